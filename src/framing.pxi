@@ -1,0 +1,1 @@
+# Frame header coding and the batch frame decoder.

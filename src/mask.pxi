@@ -1,0 +1,1 @@
+# Masking: see mask.h for the kernels.

@@ -1,0 +1,1 @@
+# UTF-8 validation: see utf8.h for the kernels.

@@ -1,0 +1,49 @@
+"""Test fixtures: every hot-path test runs against both implementations.
+
+``WSFRAME_REQUIRE_EXTENSION=1`` (set by .ci/run) turns a missing native extension into an error instead
+of a skip, so that a broken build can never pass as "fallback only".
+"""
+
+import os
+
+import pytest
+
+import wsframe
+from wsframe import _fallback
+
+try:
+    from wsframe import _native
+except ImportError as exc:
+    _native = None
+    _native_error = exc
+
+REQUIRE_NATIVE = os.environ.get("WSFRAME_REQUIRE_EXTENSION") == "1"
+
+
+def pytest_report_header(config):
+    where = os.path.dirname(wsframe.__file__)
+    native = "built" if _native is not None else f"NOT built ({_native_error})"
+    return [f"wsframe from {where}; native extension {native}; default hot path: {wsframe.IMPLEMENTATION}"]
+
+
+def pytest_sessionstart(session):
+    if REQUIRE_NATIVE and _native is None:
+        raise pytest.UsageError(f"WSFRAME_REQUIRE_EXTENSION=1 but wsframe._native does not import: {_native_error}")
+
+
+@pytest.fixture(params=["native", "fallback"])
+def impl(request):
+    """The hot-path module under test: ``wsframe._native`` or ``wsframe._fallback``."""
+    if request.param == "fallback":
+        return _fallback
+    if _native is None:
+        pytest.skip("native extension not built")
+    return _native
+
+
+@pytest.fixture
+def both():
+    """Both implementations, for tests that compare them; the native one is required unless not built."""
+    if _native is None:
+        pytest.skip("native extension not built")
+    return _native, _fallback

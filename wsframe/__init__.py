@@ -1,0 +1,38 @@
+"""wsframe: a fast and strict sans-I/O WebSocket (RFC 6455, RFC 7692) codec.
+
+``wsframe.IMPLEMENTATION`` says which hot path is active: ``"native"`` (the Cython extension) or
+``"fallback"`` (pure Python; forced with the environment variable ``WSFRAME_PURE_PYTHON=1``).
+"""
+
+from . import errors
+from ._hotpath import (
+    IMPLEMENTATION,
+    FrameDecoder,
+    Utf8Validator,
+    decode_header,
+    encode_frame,
+    encode_header,
+    mask,
+    mask_inplace,
+    validate_utf8,
+)
+from .errors import InvalidUTF8, MessageTooBig, ProtocolError, WebSocketError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IMPLEMENTATION",
+    "errors",
+    "WebSocketError",
+    "ProtocolError",
+    "InvalidUTF8",
+    "MessageTooBig",
+    "mask",
+    "mask_inplace",
+    "Utf8Validator",
+    "validate_utf8",
+    "encode_header",
+    "encode_frame",
+    "decode_header",
+    "FrameDecoder",
+]

@@ -1,0 +1,48 @@
+"""Exceptions raised by wsframe.
+
+Every error a peer can cause carries what to send back: a WebSocket close code for errors on an open
+connection, an HTTP status for errors in the opening handshake. This module imports nothing of wsframe,
+so the hot path (native and fallback alike) raises these same classes.
+"""
+
+__all__ = [
+    "WebSocketError",
+    "ProtocolError",
+    "InvalidUTF8",
+    "MessageTooBig",
+]
+
+
+class WebSocketError(Exception):
+    """Base class of every wsframe exception."""
+
+
+class ProtocolError(WebSocketError):
+    """The peer broke RFC 6455; fail the connection with :attr:`close_code` (1002 by default)."""
+
+    close_code = 1002
+
+    def __init__(self, message: str, close_code: int | None = None) -> None:
+        super().__init__(message)
+        if close_code is not None:
+            self.close_code = close_code
+
+
+class InvalidUTF8(ProtocolError):
+    """Text that is not UTF-8 (close code 1007).
+
+    :attr:`offset` is the index of the first byte after which the stream can never be valid UTF-8;
+    for a stream that ends inside a multi-byte sequence it is the stream's length.
+    """
+
+    close_code = 1007
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class MessageTooBig(ProtocolError):
+    """A frame or message over the configured size limit (close code 1009)."""
+
+    close_code = 1009
