@@ -10,6 +10,8 @@ __all__ = [
     "ProtocolError",
     "InvalidUTF8",
     "MessageTooBig",
+    "HandshakeError",
+    "HandshakeRejected",
 ]
 
 
@@ -46,3 +48,28 @@ class MessageTooBig(ProtocolError):
     """A frame or message over the configured size limit (close code 1009)."""
 
     close_code = 1009
+
+
+class HandshakeError(WebSocketError):
+    """The opening handshake failed.
+
+    On the server side :attr:`status` is the HTTP status to answer with (400 unless said otherwise) and
+    :attr:`headers` the extra response headers it needs (426 carries ``Sec-WebSocket-Version: 13``).
+    On the client side (an invalid response from the server) :attr:`status` is None.
+    """
+
+    def __init__(self, message: str, status: int | None = 400, headers=()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = list(headers)
+
+
+class HandshakeRejected(HandshakeError):
+    """The server answered the client's upgrade request with something other than 101.
+
+    :attr:`status`, :attr:`headers` and :attr:`body` are the server's response.
+    """
+
+    def __init__(self, status: int, headers, body: bytes) -> None:
+        super().__init__(f"server rejected the WebSocket upgrade with HTTP {status}", status, headers)
+        self.body = body
