@@ -12,6 +12,7 @@ __all__ = [
     "MessageTooBig",
     "HandshakeError",
     "HandshakeRejected",
+    "InvalidState",
 ]
 
 
@@ -73,3 +74,7 @@ class HandshakeRejected(HandshakeError):
     def __init__(self, status: int, headers, body: bytes) -> None:
         super().__init__(f"server rejected the WebSocket upgrade with HTTP {status}", status, headers)
         self.body = body
+
+
+class InvalidState(WebSocketError):
+    """The caller asked for something the connection's state does not allow (e.g. sending after close)."""

@@ -1,0 +1,344 @@
+"""The sans-I/O connection: handshake, messages, control frames, closing, limits, errors, both roles.
+
+These tests run through ``wsframe``'s active hot path; tools/test.sh runs them once per implementation.
+"""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wsframe import encode_frame
+from wsframe.connection import ClientConnection, ConnectionState, ServerConnection
+from wsframe.errors import HandshakeError, InvalidState, InvalidUTF8, MessageTooBig, ProtocolError
+from wsframe.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Pong,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+
+KEY = b"\x01\x02\x03\x04"
+
+
+def client_frame(opcode, payload=b"", fin=True, rsv=0):
+    """A frame as a client sends it (masked)."""
+    return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=KEY)
+
+
+def server_frame(opcode, payload=b"", fin=True):
+    return encode_frame(opcode, payload, fin=fin)
+
+
+def drain(conn):
+    return list(conn.events())
+
+
+def open_pair(server_options=None, client_options=None, subprotocols=()):
+    server = ServerConnection(**(server_options or {}))
+    client = ClientConnection(**(client_options or {}))
+    request = client.send(Request(host="example.com", target="/chat", subprotocols=subprotocols))
+    server.receive_data(request)
+    [req] = drain(server)
+    client.receive_data(server.send(AcceptConnection()))
+    [accept] = drain(client)
+    assert isinstance(accept, AcceptConnection)
+    return server, client
+
+
+def test_handshake_round_trip_negotiates_server_preferred_subprotocol():
+    server = ServerConnection(subprotocols=["chat.v2", "chat.v1"])
+    client = ClientConnection()
+    request = client.send(Request(host="example.com:8000", target="/ws?x=1", subprotocols=["chat.v1", "chat.v2"]))
+    server.receive_data(request)
+    [event] = drain(server)
+    assert isinstance(event, Request)
+    assert (event.host, event.target, event.subprotocols) == ("example.com:8000", "/ws?x=1", ["chat.v1", "chat.v2"])
+    response = server.send(AcceptConnection())
+    assert response.startswith(b"HTTP/1.1 101 ")
+    client.receive_data(response)
+    [accepted] = drain(client)
+    assert accepted.subprotocol == "chat.v2"
+    assert server.subprotocol == client.subprotocol == "chat.v2"
+    assert server.state is client.state is ConnectionState.OPEN
+
+
+def test_messages_both_ways():
+    server, client = open_pair()
+    server.receive_data(client.send(TextMessage("héllo")) + client.send(BytesMessage(b"\x00\xff")))
+    assert drain(server) == [TextMessage("héllo"), BytesMessage(b"\x00\xff")]
+    client.receive_data(server.send(TextMessage("back")))
+    assert drain(client) == [TextMessage("back")]
+
+
+def test_client_masks_every_frame_with_fresh_keys():
+    server, client = open_pair()
+    frames = [client.send(TextMessage("same")) for _ in range(50)]
+    assert all(frame[1] & 0x80 for frame in frames)
+    assert len({frame[2:6] for frame in frames}) > 45  # 32-bit random keys: collisions are rare
+    server_out = server.send(TextMessage("same"))
+    assert not server_out[1] & 0x80
+
+
+def test_bytes_after_the_handshake_in_the_same_read_are_kept():
+    server = ServerConnection()
+    client = ClientConnection()
+    request = client.send(Request(host="h", target="/"))
+    server.receive_data(request + client_frame(1, b"early"))
+    assert [type(e) for e in drain(server)] == [Request]
+    response = server.send(AcceptConnection())
+    assert drain(server) == [TextMessage("early")]
+    client.receive_data(response + server_frame(2, b"too"))
+    events = drain(client)
+    assert isinstance(events[0], AcceptConnection) and events[1:] == [BytesMessage(b"too")]
+
+
+def test_fragmented_message_with_interleaved_control_frames():
+    server, _ = open_pair()
+    data = (
+        client_frame(1, b"Hel", fin=False)
+        + client_frame(9, b"p1")
+        + client_frame(0, b"l", fin=False)
+        + client_frame(10, b"p2")
+        + client_frame(0, b"o", fin=True)
+    )
+    server.receive_data(data)
+    assert drain(server) == [Ping(b"p1"), Pong(b"p2"), TextMessage("Hello")]
+    assert server.data_to_send() == server_frame(10, b"p1")
+
+
+def test_auto_pong_can_be_turned_off():
+    server, _ = open_pair(server_options={"auto_pong": False})
+    server.receive_data(client_frame(9, b"x"))
+    assert drain(server) == [Ping(b"x")]
+    assert server.data_to_send() == b""
+    assert server.send(Ping(b"x").response()) == server_frame(10, b"x")
+
+
+def test_sending_fragments():
+    server, client = open_pair(client_options={"fragment_size": 4})
+    data = client.send(TextMessage("abcdefghij"))
+    assert len(data) == 3 * 6 + 10  # three masked frames of 4 + 4 + 2 payload bytes
+    assert [data[0], data[10], data[20]] == [0x01, 0x00, 0x80]  # text, continuation, final continuation
+    server.receive_data(data)
+    assert drain(server) == [TextMessage("abcdefghij")]
+
+
+def test_sending_a_message_in_pieces():
+    server, client = open_pair()
+    out = client.send(BytesMessage(b"ab", message_finished=False)) + client.send(BytesMessage(b"cd"))
+    server.receive_data(out)
+    assert drain(server) == [BytesMessage(b"abcd")]
+    with pytest.raises(InvalidState):
+        client.send(TextMessage("x", message_finished=False))
+        client.send(BytesMessage(b"y"))
+
+
+def test_close_handshake_initiated_by_client():
+    server, client = open_pair()
+    server.receive_data(client.send(CloseConnection(1000, "bye")))
+    assert drain(server) == [CloseConnection(1000, "bye")]
+    assert server.state is ConnectionState.CLOSED
+    client.receive_data(server.data_to_send())
+    assert drain(client) == [CloseConnection(1000, "")]
+    assert client.state is ConnectionState.CLOSED
+    for conn in (server, client):
+        with pytest.raises(InvalidState):
+            conn.send(TextMessage("late"))
+
+
+def test_close_without_code_is_reported_as_1005_and_answered_without_code():
+    server, client = open_pair()
+    server.receive_data(client_frame(8))
+    assert drain(server) == [CloseConnection(1005, "")]
+    assert server.data_to_send() == server_frame(8)
+
+
+def test_messages_arriving_while_closing_are_delivered():
+    server, client = open_pair()
+    client.send(CloseConnection(1001))
+    assert client.state is ConnectionState.CLOSING
+    client.receive_data(server.send(TextMessage("last")) + server_frame(8, b"\x03\xe9"))
+    assert drain(client) == [TextMessage("last"), CloseConnection(1001, "")]
+
+
+@pytest.mark.parametrize("code", [1005, 1006, 1015, 999, 1004, 2000, 5000])
+def test_reserved_close_codes_are_never_sent(code):
+    _, client = open_pair()
+    with pytest.raises(ValueError):
+        client.send(CloseConnection(code, "x"))
+
+
+def test_close_reason_limited_to_123_bytes():
+    _, client = open_pair()
+    client.send(CloseConnection(1000, "é" * 61 + "x"))  # 123 bytes
+    _, client = open_pair()
+    with pytest.raises(ValueError):
+        client.send(CloseConnection(1000, "é" * 62))  # 124 bytes
+
+
+def test_end_of_stream_without_close_reports_1006():
+    server, _ = open_pair()
+    server.receive_data(None)
+    assert drain(server) == [CloseConnection(1006, "")]
+
+
+@pytest.mark.parametrize(
+    "frame, error, code",
+    [
+        (server_frame(1, b"unmasked"), ProtocolError, 1002),
+        (client_frame(1, b"\xff"), InvalidUTF8, 1007),
+        (client_frame(1, b"x", rsv=4), ProtocolError, 1002),
+        (client_frame(3), ProtocolError, 1002),
+        (client_frame(0, b"x"), ProtocolError, 1002),
+        (client_frame(9, b"x", fin=False), ProtocolError, 1002),
+        (client_frame(8, b"\x03"), ProtocolError, 1002),
+        (client_frame(8, b"\x03\xe7"), ProtocolError, 1002),
+        (client_frame(8, b"\x03\xe8\xff"), InvalidUTF8, 1007),
+        (client_frame(2, b"x" * 2000), MessageTooBig, 1009),
+    ],
+)
+def test_peer_errors_keep_earlier_events_then_raise_with_close_frame(frame, error, code):
+    server, _ = open_pair(server_options={"max_message_size": 1000})
+    server.receive_data(client_frame(1, b"fine") + frame + client_frame(1, b"ignored"))
+    events = server.events()
+    assert next(events) == TextMessage("fine")
+    with pytest.raises(error) as info:
+        next(events)
+    assert info.value.close_code == code
+    sent = server.data_to_send()
+    assert sent[:2] == bytes([0x88, len(sent) - 2]) and int.from_bytes(sent[2:4], "big") == code
+    assert server.state is ConnectionState.CLOSED
+    server.receive_data(client_frame(1, b"more"))
+    assert drain(server) == []
+
+
+def test_oversized_message_refused_from_its_header():
+    server, _ = open_pair(server_options={"max_message_size": 1 << 20})
+    huge = bytes([0x82, 0xFF]) + (1 << 40).to_bytes(8, "big") + KEY
+    server.receive_data(huge)
+    with pytest.raises(MessageTooBig):
+        drain(server)
+
+
+def test_streaming_mode_delivers_pieces():
+    server, client = open_pair(server_options={"stream_messages": True})
+    frame = client.send(TextMessage("é" * 1000))
+    server.receive_data(frame[:500])
+    server.receive_data(frame[500:])
+    events = drain(server)
+    assert len(events) == 2 and not events[0].message_finished and events[1].message_finished
+    assert "".join(e.data for e in events) == "é" * 1000
+
+
+def test_server_rejects_bad_version_with_426():
+    server = ServerConnection()
+    server.receive_data(
+        b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"
+    )
+    with pytest.raises(HandshakeError) as info:
+        drain(server)
+    assert info.value.status == 426
+    response = server.data_to_send()
+    assert response.startswith(b"HTTP/1.1 426 ") and b"Sec-WebSocket-Version: 13\r\n" in response
+    assert server.state is ConnectionState.CLOSED
+
+
+@pytest.mark.parametrize("origins", [["https://good.example"], lambda origin: origin == "https://good.example"])
+def test_origin_policy(origins):
+    request = ClientConnection().send(Request(host="h", target="/", origin="https://evil.example"))
+    server = ServerConnection(origins=origins)
+    server.receive_data(request)
+    with pytest.raises(HandshakeError) as info:
+        drain(server)
+    assert info.value.status == 403 and server.data_to_send().startswith(b"HTTP/1.1 403 ")
+    good = ClientConnection().send(Request(host="h", target="/", origin="https://good.example"))
+    server = ServerConnection(origins=origins)
+    server.receive_data(good)
+    assert isinstance(drain(server)[0], Request)
+
+
+def test_server_application_rejects_request():
+    server = ServerConnection()
+    client = ClientConnection()
+    server.receive_data(client.send(Request(host="h", target="/private")))
+    drain(server)
+    response = server.send(RejectConnection(401, [("WWW-Authenticate", "Basic")], b"who are you?"))
+    client.receive_data(response)
+    client.receive_data(None)
+    [event] = drain(client)
+    assert isinstance(event, RejectConnection)
+    assert event.status_code == 401 and event.body == b"who are you?"
+    assert ("WWW-Authenticate", "Basic") in event.headers
+
+
+def test_client_fails_on_wrong_accept():
+    client = ClientConnection()
+    client.send(Request(host="h", target="/"))
+    client.receive_data(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+    )
+    with pytest.raises(HandshakeError):
+        drain(client)
+    assert client.state is ConnectionState.CLOSED
+
+
+def test_server_opened_directly():
+    server = ServerConnection(opened=True, subprotocol="chat")
+    assert server.state is ConnectionState.OPEN and server.subprotocol == "chat"
+    server.receive_data(client_frame(1, b"hi"))
+    assert drain(server) == [TextMessage("hi")]
+
+
+def conversation():
+    """A client's whole side of a conversation as one byte string, and the events the server sees."""
+    client = ClientConnection()
+    data = client.send(Request(host="h", target="/"))
+    return data, [
+        client_frame(1, "κόσμε".encode()),
+        client_frame(2, b"\x00" * 300),
+        client_frame(1, "ab".encode(), fin=False),
+        client_frame(9, b"ping"),
+        client_frame(0, "€".encode(), fin=True),
+        client_frame(2, b"x" * 70000),
+        client_frame(8, b"\x03\xe8done"),
+    ]
+
+
+def feed_server(chunks):
+    server = ServerConnection()
+    events = []
+    for chunk in chunks:
+        server.receive_data(chunk)
+        for event in server.events():
+            events.append(event)
+            if isinstance(event, Request):
+                server.send(AcceptConnection())
+    return events + drain(server), server.data_to_send()
+
+
+def test_whole_conversation_byte_at_a_time_gives_the_same_events():
+    request, frames = conversation()
+    stream = request + b"".join(frames)
+    whole_events, whole_sent = feed_server([stream])
+    assert [type(e) for e in whole_events] == [
+        Request, TextMessage, BytesMessage, Ping, TextMessage, BytesMessage, CloseConnection
+    ]
+    assert whole_events[4] == TextMessage("ab€") and whole_events[-1] == CloseConnection(1000, "done")
+    one_by_one = feed_server([stream[i : i + 1] for i in range(len(stream))])
+    assert one_by_one == (whole_events, whole_sent)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=80000), max_size=12))
+def test_whole_conversation_in_random_splits_gives_the_same_events(cuts):
+    request, frames = conversation()
+    stream = request + b"".join(frames)
+    bounds = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:])]
+    assert feed_server(chunks) == feed_server([stream])

@@ -1,0 +1,512 @@
+"""The sans-I/O WebSocket connection, for servers and clients.
+
+The caller owns the socket. It feeds received bytes to :meth:`Connection.receive_data` (``None`` at
+end-of-stream), iterates :meth:`Connection.events`, turns its own events into bytes with
+:meth:`Connection.send`, and writes whatever :meth:`Connection.data_to_send` holds: the bytes the
+connection produced on its own (automatic pongs, the reply to a close, the close frame after a protocol
+error, a handshake error response).
+
+Errors the peer causes are raised from :meth:`Connection.events`, after the events received before
+them; each carries the close code (or, during the handshake, the HTTP status) that was already queued
+for sending.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import os
+
+from . import handshake
+from ._hotpath import FrameDecoder, encode_frame, validate_utf8
+from .errors import HandshakeError, InvalidState, InvalidUTF8, ProtocolError, WebSocketError
+from .events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Ping,
+    Pong,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from .frames import MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode, is_valid_close_code
+
+__all__ = ["ConnectionState", "ServerConnection", "ClientConnection", "Connection"]
+
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+_CONTINUATION = int(Opcode.CONTINUATION)
+_TEXT = int(Opcode.TEXT)
+_BINARY = int(Opcode.BINARY)
+_CLOSE = int(Opcode.CLOSE)
+_PING = int(Opcode.PING)
+_PONG = int(Opcode.PONG)
+
+
+class ConnectionState(enum.Enum):
+    CONNECTING = "connecting"  # opening handshake in progress
+    OPEN = "open"
+    CLOSING = "closing"  # we sent a close frame and wait for the peer's
+    CLOSED = "closed"  # close frames exchanged, connection failed, or handshake refused
+
+
+class Connection:
+    """What servers and clients share: the open connection's framing, messages and closing handshake.
+
+    Limits: ``max_message_size`` (bytes, ``None`` for no limit) is checked from frame headers, before
+    payload is buffered, and refused with 1009; ``max_frame_size`` likewise for single frames.
+    ``stream_messages=True`` delivers data messages in pieces as they arrive (``Message.message_finished``
+    tells the last piece) instead of buffering them whole. ``auto_pong`` answers pings by itself.
+    ``fragment_size`` splits outgoing messages into frames of at most that many payload bytes.
+    """
+
+    _is_client = False
+
+    def __init__(
+        self,
+        *,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = None,
+        stream_messages: bool = False,
+        auto_pong: bool = True,
+        fragment_size: int | None = None,
+    ) -> None:
+        if fragment_size is not None and fragment_size < 1:
+            raise ValueError("fragment_size must be at least 1")
+        self.state = ConnectionState.CONNECTING
+        self.max_message_size = max_message_size
+        self.max_frame_size = max_frame_size
+        self.stream_messages = stream_messages
+        self.auto_pong = auto_pong
+        self.fragment_size = fragment_size
+        self.subprotocol: str | None = None
+        self.extensions: list = []
+        self._events: list = []
+        self._outgoing = bytearray()
+        self._error: WebSocketError | None = None
+        self._eof = False
+        self._decoder = None
+        self._unparsed = b""  # a partial frame header, re-passed with the next read
+        self._fragments: list[bytes] = []  # the data message being reassembled
+        self._message_opcode = 0  # its opcode; 0 when no message is in progress
+        self._text_decoder = None  # stream mode: turns text pieces into str across UTF-8 boundaries
+        self._send_opcode = 0  # opcode of a message being sent in pieces; 0 when none
+        self._mask_keys = b""
+        self._mask_key_pos = 0
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def receive_data(self, data) -> None:
+        """Feeds bytes received from the peer; ``None`` (or b"" never) means end-of-stream."""
+        if data is None:
+            self._receive_eof()
+            return
+        if self._eof:
+            raise InvalidState("data received after end-of-stream")
+        if not data:
+            return
+        if self.state is ConnectionState.CONNECTING:
+            self._receive_handshake(data)
+        elif self._decoder is not None and self.state is not ConnectionState.CLOSED:
+            self._receive_frames(data)
+        # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
+
+    def events(self):
+        """Yields the events received so far, then raises the peer's error, if any (once)."""
+        events, self._events = self._events, []
+        yield from events
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def data_to_send(self) -> bytes:
+        """The bytes the connection queued on its own since the last call (pongs, close replies, ...)."""
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
+        return data
+
+    def _receive_eof(self) -> None:
+        if self._eof:
+            return
+        self._eof = True
+        if self.state is ConnectionState.CONNECTING:
+            self._receive_handshake_eof()
+        elif self.state is not ConnectionState.CLOSED:
+            self.state = ConnectionState.CLOSED
+            self._events.append(CloseConnection(1006, ""))
+
+    def _receive_frames(self, data) -> None:
+        if self._unparsed:
+            data = self._unparsed + bytes(data)
+        frames, used, error = self._decoder.decode(data)
+        self._unparsed = bytes(data[used:]) if used < len(data) else b""
+        if frames:
+            self._handle_frames(frames)
+        if error is not None and self.state is not ConnectionState.CLOSED:
+            self._fail(error)
+
+    def _handle_frames(self, frames) -> None:
+        events = self._events
+        for opcode, fin, rsv, payload in frames:
+            if self.state is ConnectionState.CLOSED:
+                return
+            if opcode == _TEXT and fin and not self.stream_messages:
+                events.append(TextMessage(payload.decode("utf-8")))
+            elif opcode == _BINARY and fin and not self.stream_messages:
+                events.append(BytesMessage(payload))
+            elif opcode >= _CLOSE:
+                self._handle_control(opcode, payload)
+            elif self.stream_messages:
+                self._handle_piece(opcode, fin, payload)
+            else:
+                self._handle_fragment(opcode, fin, payload)
+
+    def _handle_fragment(self, opcode, fin, payload) -> None:
+        if opcode != _CONTINUATION:
+            self._message_opcode = opcode
+        self._fragments.append(payload)
+        if fin:
+            data = b"".join(self._fragments)
+            self._fragments = []
+            if self._message_opcode == _TEXT:
+                self._events.append(TextMessage(data.decode("utf-8")))
+            else:
+                self._events.append(BytesMessage(data))
+            self._message_opcode = 0
+
+    def _handle_piece(self, opcode, fin, payload) -> None:
+        if opcode != _CONTINUATION:
+            self._message_opcode = opcode
+            if opcode == _TEXT:
+                self._text_decoder = codecs.getincrementaldecoder("utf-8")()
+        if self._message_opcode == _TEXT:
+            self._events.append(TextMessage(self._text_decoder.decode(payload, fin), fin))
+        else:
+            self._events.append(BytesMessage(payload, fin))
+        if fin:
+            self._message_opcode = 0
+            self._text_decoder = None
+
+    def _handle_control(self, opcode, payload) -> None:
+        if opcode == _PING:
+            if self.auto_pong and self.state is ConnectionState.OPEN:
+                self._outgoing += self._frame(_PONG, payload)
+            self._events.append(Ping(payload))
+        elif opcode == _PONG:
+            self._events.append(Pong(payload))
+        else:
+            try:
+                code, reason = parse_close_payload(payload)
+            except ProtocolError as exc:
+                self._fail(exc)
+                return
+            if self.state is ConnectionState.OPEN:
+                self._outgoing += self._frame(_CLOSE, close_payload(code, "") if code != 1005 else b"")
+            self.state = ConnectionState.CLOSED
+            self._events.append(CloseConnection(code, reason))
+
+    def _fail(self, error: WebSocketError) -> None:
+        """Fails the connection (RFC 6455 section 7.1.7): send a close frame with the error's code, stop."""
+        if self.state in (ConnectionState.OPEN, ConnectionState.CONNECTING):
+            reason = _truncate_utf8(str(error), MAX_CLOSE_REASON)
+            self._outgoing += self._frame(_CLOSE, close_payload(error.close_code, reason))
+        self.state = ConnectionState.CLOSED
+        self._error = error
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def send(self, event) -> bytes:
+        """The bytes that carry ``event`` to the peer; raises InvalidState when the state forbids it."""
+        if isinstance(event, Message):
+            return self._send_message(event)
+        if isinstance(event, (Ping, Pong)):
+            self._require_open(event)
+            payload = bytes(event.payload)
+            if len(payload) > MAX_CONTROL_PAYLOAD:
+                raise ValueError(f"{type(event).__name__.lower()} payload over {MAX_CONTROL_PAYLOAD} bytes")
+            return self._frame(_PING if isinstance(event, Ping) else _PONG, payload)
+        if isinstance(event, CloseConnection):
+            return self._send_close(event)
+        return self._send_handshake(event)
+
+    def _send_message(self, event: Message) -> bytes:
+        self._require_open(event)
+        if isinstance(event, TextMessage):
+            opcode, payload = _TEXT, event.data.encode("utf-8")
+        elif isinstance(event, BytesMessage):
+            opcode, payload = _BINARY, event.data
+        else:
+            raise TypeError("send a TextMessage or a BytesMessage")
+        if self._send_opcode:
+            if opcode != self._send_opcode:
+                raise InvalidState("a message of another type is being sent in pieces")
+            opcode = _CONTINUATION
+        fin = event.message_finished
+        self._send_opcode = 0 if fin else (self._send_opcode or opcode)
+        size = self.fragment_size
+        if size is None or len(payload) <= size:
+            return self._frame(opcode, payload, fin)
+        view = memoryview(payload)
+        last = (len(payload) - 1) // size * size
+        out = [self._frame(opcode, view[:size], False)]
+        out += [self._frame(_CONTINUATION, view[start : start + size], False) for start in range(size, last, size)]
+        out.append(self._frame(_CONTINUATION, view[last:], fin))
+        return b"".join(out)
+
+    def _send_close(self, event: CloseConnection) -> bytes:
+        self._require_open(event)
+        code, reason = event.code, event.reason
+        if code == 1005 and not reason:
+            payload = b""
+        elif not is_valid_close_code(code):
+            raise ValueError(f"close code {code} may not be sent")
+        else:
+            payload = close_payload(code, reason)
+        self.state = ConnectionState.CLOSING
+        return self._frame(_CLOSE, payload)
+
+    def _require_open(self, event) -> None:
+        if self.state is not ConnectionState.OPEN:
+            raise InvalidState(f"cannot send {type(event).__name__} while the connection is {self.state.value}")
+
+    def _frame(self, opcode: int, payload, fin: bool = True) -> bytes:
+        if self._is_client:
+            return encode_frame(opcode, payload, fin=fin, mask_key=self._next_mask_key())
+        return encode_frame(opcode, payload, fin=fin)
+
+    def _next_mask_key(self) -> bytes:
+        # A fresh unpredictable key per frame (RFC 6455 section 10.3), drawn from the OS CSPRNG in
+        # batches so that a small frame does not cost a system call.
+        pos = self._mask_key_pos
+        if pos >= len(self._mask_keys):
+            self._mask_keys = os.urandom(4096)
+            pos = 0
+        self._mask_key_pos = pos + 4
+        return self._mask_keys[pos : pos + 4]
+
+    def _open(self, subprotocol, extensions) -> None:
+        self.subprotocol = subprotocol
+        self.extensions = list(extensions)
+        self.state = ConnectionState.OPEN
+        self._decoder = FrameDecoder(
+            expect_mask=not self._is_client,
+            allowed_rsv=0,
+            max_frame_size=self.max_frame_size,
+            max_message_size=self.max_message_size,
+            stream=self.stream_messages,
+        )
+
+    # -- handshake hooks, per role ---------------------------------------------------------------
+
+    def _receive_handshake(self, data) -> None:
+        raise NotImplementedError
+
+    def _receive_handshake_eof(self) -> None:
+        raise NotImplementedError
+
+    def _send_handshake(self, event) -> bytes:
+        raise TypeError(f"cannot send {type(event).__name__}")
+
+
+class ServerConnection(Connection):
+    """The server side: parses and checks the client's upgrade request, then speaks WebSocket.
+
+    ``subprotocols`` lists the ones the server speaks, in its order of preference. ``origins`` is the
+    Origin policy: ``None`` allows any, else a collection of allowed Origin values (include ``None`` to
+    allow requests without Origin) or a callable taking the Origin (or None) and returning whether to
+    allow it; a refused Origin is answered with 403. The :class:`Request` event is the hook where the
+    server authenticates: it answers with :class:`AcceptConnection` or :class:`RejectConnection`.
+    ``opened=True`` starts in the open state, for servers that did the HTTP upgrade themselves (see
+    :mod:`wsframe.handshake` for the helpers); ``subprotocol`` then says what was negotiated.
+    """
+
+    def __init__(
+        self,
+        *,
+        subprotocols=(),
+        origins=None,
+        max_request_line: int = 8192,
+        max_request_head: int = 65536,
+        opened: bool = False,
+        subprotocol: str | None = None,
+        **options,
+    ) -> None:
+        super().__init__(**options)
+        self.supported_subprotocols = list(subprotocols)
+        self.origins = origins
+        self._reader = handshake.RequestReader(max_line=max_request_line, max_head=max_request_head)
+        self._request: handshake.ClientHandshake | None = None
+        if opened:
+            self._open(subprotocol, ())
+
+    def _receive_handshake(self, data) -> None:
+        if self._request is not None:
+            # Bytes after the request, before the caller accepted: frames, kept for later.
+            self._unparsed += bytes(data)
+            return
+        try:
+            request = self._reader.feed(data)
+            if request is None:
+                return
+            checked = handshake.check_request(request)
+            self._check_origin(checked.origin)
+        except HandshakeError as exc:
+            self._reject_automatically(exc)
+            return
+        self._request = checked
+        self._unparsed = bytes(self._reader.remaining)
+        self._events.append(
+            Request(
+                host=checked.host,
+                target=checked.target,
+                origin=checked.origin,
+                subprotocols=checked.subprotocols,
+                extensions=checked.extensions,
+                headers=checked.headers,
+            )
+        )
+
+    def _receive_handshake_eof(self) -> None:
+        self.state = ConnectionState.CLOSED
+        if self._request is None:
+            self._error = HandshakeError("connection closed during the handshake", 400)
+
+    def _check_origin(self, origin) -> None:
+        policy = self.origins
+        if policy is None:
+            return
+        allowed = policy(origin) if callable(policy) else origin in policy
+        if not allowed:
+            raise HandshakeError(f"origin {origin!r} not allowed", 403)
+
+    def _reject_automatically(self, exc: HandshakeError) -> None:
+        self._outgoing += handshake.build_rejection(exc.status, headers=exc.headers, body=str(exc).encode())
+        self.state = ConnectionState.CLOSED
+        self._error = exc
+
+    def _send_handshake(self, event) -> bytes:
+        if self.state is not ConnectionState.CONNECTING or self._request is None:
+            raise InvalidState(f"cannot send {type(event).__name__} now: no request is waiting for an answer")
+        if isinstance(event, AcceptConnection):
+            offered = self._request.subprotocols
+            subprotocol = event.subprotocol
+            if subprotocol is None:
+                subprotocol = handshake.select_subprotocol(offered, self.supported_subprotocols)
+            elif subprotocol not in offered:
+                raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")
+            response = handshake.build_accept(
+                self._request.key, subprotocol=subprotocol, extra_headers=event.extra_headers
+            )
+            self._open(subprotocol, ())
+            pending, self._unparsed = self._unparsed, b""
+            if pending:
+                self._receive_frames(pending)
+            return response
+        if isinstance(event, RejectConnection):
+            self.state = ConnectionState.CLOSED
+            return handshake.build_rejection(event.status_code, headers=event.headers, body=event.body)
+        raise TypeError(f"cannot send {type(event).__name__}")
+
+
+class ClientConnection(Connection):
+    """The client side: sends the upgrade request (``send(Request(...))``), checks the 101 response.
+
+    The server's answer arrives as :class:`AcceptConnection` (with the negotiated subprotocol) or
+    :class:`RejectConnection` (its status, headers and body); an invalid response raises HandshakeError.
+    """
+
+    _is_client = True
+
+    def __init__(self, *, max_response_head: int = 65536, max_response_body: int = 65536, **options) -> None:
+        super().__init__(**options)
+        self._reader = handshake.ResponseReader(max_head=max_response_head, max_body=max_response_body)
+        self._key: str | None = None
+        self._offered_subprotocols: list[str] = []
+
+    def _send_handshake(self, event) -> bytes:
+        if not isinstance(event, Request):
+            raise TypeError(f"cannot send {type(event).__name__}")
+        if self._key is not None or self.state is not ConnectionState.CONNECTING:
+            raise InvalidState("the upgrade request was already sent")
+        self._key = handshake.generate_key()
+        self._offered_subprotocols = list(event.subprotocols)
+        return handshake.build_request(
+            event.host,
+            event.target,
+            self._key,
+            origin=event.origin,
+            subprotocols=event.subprotocols,
+            extra_headers=event.headers,
+        )
+
+    def _receive_handshake(self, data) -> None:
+        if self._key is None:
+            raise InvalidState("data received before the upgrade request was sent")
+        try:
+            response = self._reader.feed(data)
+        except HandshakeError as exc:
+            self._client_handshake_failed(exc)
+            return
+        if response is not None:
+            self._handle_response(response)
+
+    def _receive_handshake_eof(self) -> None:
+        try:
+            response = self._reader.feed_eof()
+        except HandshakeError as exc:
+            self._client_handshake_failed(exc)
+            return
+        self._handle_response(response)
+
+    def _handle_response(self, response) -> None:
+        if response.status != 101:
+            self.state = ConnectionState.CLOSED
+            self._events.append(RejectConnection(response.status, response.headers, response.body))
+            return
+        try:
+            subprotocol, extensions = handshake.check_response(
+                response, self._key, subprotocols=self._offered_subprotocols
+            )
+        except HandshakeError as exc:
+            self._client_handshake_failed(exc)
+            return
+        self._open(subprotocol, extensions)
+        self._events.append(AcceptConnection(subprotocol, extensions, response.headers))
+        remaining = self._reader.remaining
+        if remaining:
+            self._receive_frames(remaining)
+
+    def _client_handshake_failed(self, exc: HandshakeError) -> None:
+        self.state = ConnectionState.CLOSED
+        self._error = exc
+
+
+def parse_close_payload(payload: bytes) -> tuple[int, str]:
+    """The code and reason of a received close frame; ProtocolError (1002) or InvalidUTF8 (1007)."""
+    if not payload:
+        return 1005, ""
+    if len(payload) == 1:
+        raise ProtocolError("close frame with a 1-byte payload")
+    code = int.from_bytes(payload[:2], "big")
+    if not is_valid_close_code(code):
+        raise ProtocolError(f"invalid close code {code}")
+    reason = payload[2:]
+    try:
+        validate_utf8(reason)
+    except InvalidUTF8 as exc:
+        raise InvalidUTF8(f"invalid UTF-8 in the close reason at byte {exc.offset}", exc.offset) from None
+    return code, reason.decode("utf-8")
+
+
+def close_payload(code: int, reason: str) -> bytes:
+    """A close frame's payload; ValueError for a reason over 123 bytes of UTF-8."""
+    encoded = reason.encode("utf-8")
+    if len(encoded) > MAX_CLOSE_REASON:
+        raise ValueError(f"close reason over {MAX_CLOSE_REASON} bytes")
+    return code.to_bytes(2, "big") + encoded
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
