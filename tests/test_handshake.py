@@ -670,6 +670,8 @@ def test_build_rejection():
     assert header_tokens(response.headers, "Connection") == ["Upgrade", "close"]
     assert header_values(response.headers, "Content-Type") == ["text/plain; charset=utf-8"]
     assert response.body == b"hi"
+    closing = ResponseReader().feed(build_rejection(400, headers=[("connection", "Close")]))
+    assert header_tokens(closing.headers, "Connection") == ["Close"]
     with pytest.raises(ValueError):
         build_rejection(101)
     with pytest.raises(ValueError):
