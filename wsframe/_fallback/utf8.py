@@ -30,10 +30,11 @@ def _is_surrogate_prefix(pending: bytes) -> bool:
 class Utf8Validator:
     """Validates a UTF-8 stream fed in pieces; fails fast at the first byte that can never be valid."""
 
-    __slots__ = ("_decoder", "_bytes_fed", "_error")
+    __slots__ = ("_decoder", "_decode", "_bytes_fed", "_error")
 
     def __init__(self) -> None:
         self._decoder = _IncrementalDecoder()
+        self._decode = self._decoder.decode
         self._bytes_fed = 0
         self._error = None  # (message, offset) once the stream is invalid
 
@@ -60,16 +61,17 @@ class Utf8Validator:
             raise InvalidUTF8(*self._error)
         if type(data) is not bytes:
             data = contiguous_bytes(data)
-        decoder = self._decoder
-        pending = decoder.getstate()[0]
-        stream_start = self._bytes_fed - len(pending)  # the codec decodes pending + data
-        self._bytes_fed += len(data)
+        fed_before = self._bytes_fed
+        self._bytes_fed = fed_before + len(data)
         try:
-            decoder.decode(data, final)
+            self._decode(data, final)
         except UnicodeDecodeError as exc:
-            error = _decode_error(exc, stream_start, self._bytes_fed)
+            # the codec decoded its pending bytes + data: exc.object
+            error = _decode_error(exc, fed_before - (len(exc.object) - len(data)), self._bytes_fed)
         else:
-            pending = decoder.getstate()[0]
+            if data and data[-1] < 0x80:  # cheaper than asking the codec: nothing is pending
+                return True
+            pending = self._decoder.getstate()[0]
             if not pending:
                 return True
             if not _is_surrogate_prefix(pending):
