@@ -16,7 +16,7 @@ import statistics
 import sys
 import sysconfig
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 SIMD_FLAGS = ("sse2", "ssse3", "sse4_1", "avx2", "avx512bw", "avx512vbmi")
@@ -40,7 +40,8 @@ class Bench:
     """One implementation on one input.
 
     ``stmt`` is timed in a loop with the names of ``namespace`` bound as local variables (as timeit
-    does), so the measurement includes the call itself and nothing of the harness. ``check`` runs the
+    does; names must not start with "_"), so the measurement includes the call itself and nothing of
+    the harness. ``check`` runs the
     implementation once and raises if its output is wrong; a bench that fails it is reported as an error
     row, never timed. ``nbytes`` is the input size, for throughput. ``reference`` benches are measured
     whenever their workload is selected, because other rows are compared with them; ``peer`` marks
@@ -177,14 +178,8 @@ def select(families: list[Family], patterns: list[str]) -> list[Family]:
         )
         return workload_ok and implementation_ok
 
-    selected = []
-    for family in families:
-        benches = [b for b in family.benches if wanted(b)]
-        if benches:
-            selected.append(
-                Family(family.name, family.title, benches, family.baselines, family.targets, family.notes, family.skipped)
-            )
-    return selected
+    selected = [replace(f, benches=[b for b in f.benches if wanted(b)]) for f in families]
+    return [f for f in selected if f.benches]
 
 
 # --- timing ------------------------------------------------------------------------------------------
@@ -237,8 +232,9 @@ def measure(bench: Bench, settings: Settings) -> Result:
     return Result(bench, loops=loops, per_call_ns=per_call_ns)
 
 
-def run(families: list[Family], settings: Settings, progress=sys.stderr) -> list[Results]:
-    """Measures every bench of every family, writing a progress line per bench to ``progress``."""
+def run(families: list[Family], settings: Settings, progress=None) -> list[Results]:
+    """Measures every bench of every family, writing a progress line per bench to ``progress`` (stderr)."""
+    progress = progress or sys.stderr
     total = sum(len(f.benches) for f in families)
     done = itertools.count(1)
     measured = []

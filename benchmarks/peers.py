@@ -35,12 +35,14 @@ def peer_versions() -> dict[str, str | None]:
     return {name: version(name) for name in PEERS}
 
 
-def _kernel(native, hook: str) -> str:
-    """The result of a native kernel hook such as ``_mask_kernel()``, or why there is none."""
-    function = getattr(native, hook, None)
-    if function is None:
-        return f"unknown ({hook}() missing)"
-    return function()
+def _kernel(native, kind: str) -> str:
+    """The active kernel of a kind ("mask", "utf8") from the native test hooks, with the available ones."""
+    active, available = getattr(native, f"_{kind}_kernel", None), getattr(native, f"_{kind}_kernels", None)
+    if active is None:
+        return f"unknown (_{kind}_kernel() missing)"
+    if available is None:
+        return active()
+    return f"{active()} (available: {', '.join(available())})"
 
 
 def wsframe_info() -> dict:
@@ -59,8 +61,8 @@ def wsframe_info() -> dict:
         info["native"] = f"not available ({exc})"
     else:
         info["native"] = "built"
-        info["mask_kernel"] = _kernel(native, "_mask_kernel")
-        info["utf8_kernel"] = _kernel(native, "_utf8_kernel")
+        info["mask_kernel"] = _kernel(native, "mask")
+        info["utf8_kernel"] = _kernel(native, "utf8")
     return info
 
 
