@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         family_documents.append(harness.family_json(family, results, checks))
         lines += ["", f"## {family.title}", "", harness.markdown_table(family, results), ""]
         lines += [f"- {note}" for note in harness.baseline_notes(family, results) + family.notes + family.skipped]
-    measured_checks = [c for c in all_checks if c.met is not None]
-    lines += ["", "## Targets", "", harness.targets_table(measured_checks), ""]
-    lines += [f"- not measured in this run: {c.goal}" for c in all_checks if c.met is None]
-    lines += ["", f"All figures: {args.json}"]
+    unmeasured = [f"- not measured in this run: {c.goal}" for c in all_checks if c.met is None]
+    lines += ["", "## Targets", "", harness.targets_table([c for c in all_checks if c.met is not None]), ""]
+    lines += unmeasured + ([""] if unmeasured else [])
+    lines.append(f"All figures: {args.json}")
     print("\n".join(lines))
 
     document = {

@@ -99,13 +99,15 @@ def mask_check(masker: Masker, namespace: dict, payload: bytes, expected: bytes)
         output = eval(masker.stmt, scope)
         if masker.kind == "in place":
             output = scope["data"]
-        elif type(output) not in (bytes, bytearray) or output is fresh:
-            raise AssertionError(f"returned {type(output).__name__} {'(its input)' if output is fresh else ''}")
+        elif output is fresh:
+            raise AssertionError("returned its input")
+        elif type(output) not in (bytes, bytearray):
+            raise AssertionError(f"returned a {type(output).__name__}, not bytes")
         elif bytes(fresh) != payload:
             raise AssertionError("modified its input")
         if bytes(output) != expected:
-            wrong = next(i for i, (a, b) in enumerate(zip(output, expected)) if a != b) if len(output) == len(expected) else None
-            raise AssertionError(f"wrong output ({len(output)} bytes, expected {len(expected)}; first wrong byte: {wrong})")
+            first = next((i for i, (a, b) in enumerate(zip(output, expected)) if a != b), min(len(output), len(expected)))
+            raise AssertionError(f"wrong output: {len(output)} bytes (expected {len(expected)}), first difference at byte {first}")
 
     return check
 
@@ -262,7 +264,7 @@ def _accepts(validate: Callable[[bytes], object], data: bytes, error: type[Excep
     return True
 
 
-def _decodes(data: bytes) -> bool:
+def decodes(data: bytes) -> bool:
     """The verdict every validator must agree with: does bytes.decode accept data?"""
     return _accepts(lambda d: d.decode("utf-8"), data, UnicodeDecodeError)
 
@@ -318,7 +320,7 @@ def _validators() -> list[Validator]:
         Validator("wsframe native Utf8Validator.feed", _wsframe_incremental("wsframe._native")),
         Validator("wsframe fallback validate_utf8", _wsframe_one_shot("wsframe._fallback")),
         Validator("wsframe fallback Utf8Validator.feed", _wsframe_incremental("wsframe._fallback")),
-        Validator(DECODE, lambda: ({}, _decodes), 'data.decode("utf-8")', reference=True),
+        Validator(DECODE, lambda: ({}, decodes), 'data.decode("utf-8")', reference=True),
         Validator(INCREMENTAL_DECODER, _incremental_decoder, reference=True),
         Validator("wsaccel Utf8Validator.validate", _wsaccel, peer=True),
     ]
@@ -330,7 +332,7 @@ def utf8_check(verdict: Callable[[bytes], bool], text: bytes) -> Callable[[], No
 
     def check() -> None:
         for sample, what in [(text, "the input")] + [(c, "a corrupted copy") for c in corrupted]:
-            got, expected = verdict(sample), _decodes(sample)
+            got, expected = verdict(sample), decodes(sample)
             if got is not expected:
                 raise AssertionError(f"said {'valid' if got else 'invalid'} ({got!r}) for {what}; bytes.decode: {expected}")
 
