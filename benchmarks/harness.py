@@ -325,7 +325,7 @@ def baseline_notes(family: Family, results: Results) -> list[str]:
 def targets_table(checks: list[TargetCheck]) -> str:
     """The performance goals as a Markdown table: goal, measured, met / NOT met."""
     verdicts = {True: "met", False: "**NOT met**", None: "not measured"}
-    lines = ["| goal | measured (medians) | verdict |", "|---|---|---|"]
+    lines = ["| goal | measured | verdict (on medians) |", "|---|---|---|"]
     lines += [f"| {c.goal} | {c.measured} | {verdicts[c.met]} |" for c in checks]
     return "\n".join(lines)
 
