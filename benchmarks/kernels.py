@@ -28,8 +28,12 @@ def families() -> list[Family]:
     return [masking_family(), utf8_family()]
 
 
-def _skip_note(implementation: str, reason: Missing) -> str:
-    return f"skipped {implementation}: {reason}"
+# Why an implementation cannot be set up: not importable, or its API is not the one expected here.
+UNAVAILABLE = (Missing, AttributeError)
+
+
+def _skip_note(implementation: str, reason: Exception) -> str:
+    return f"skipped {implementation}: {reason if isinstance(reason, Missing) else f'{type(reason).__name__}: {reason}'}"
 
 
 # --- masking -----------------------------------------------------------------------------------------
@@ -120,7 +124,7 @@ def masking_family() -> Family:
     for masker in _maskers():
         try:
             fn = masker.load()
-        except Missing as exc:
+        except UNAVAILABLE as exc:
             skipped.append(_skip_note(masker.implementation, exc))
             continue
         for size, payload in payloads.items():
@@ -366,7 +370,7 @@ def utf8_family() -> Family:
     for validator in _validators():
         try:
             benches += [_utf8_bench(validator, workload, text) for workload, text in texts.items()]
-        except Missing as exc:
+        except UNAVAILABLE as exc:
             skipped.append(_skip_note(validator.implementation, exc))
     order = list(texts)
     benches.sort(key=lambda b: order.index(b.workload))
