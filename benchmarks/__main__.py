@@ -1,0 +1,81 @@
+"""Command line: run the selected workloads and print a Markdown report; write every figure as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import harness, kernels, peers
+
+WORKLOAD_MODULES = (kernels,)
+DEFAULT_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds: short and few repeats")
+    parser.add_argument(
+        "--only",
+        metavar="PATTERNS",
+        default="",
+        help="comma-separated substrings of workload names (e.g. 'mask,1 MiB') and/or implementation "
+        "names (e.g. 'native,aiohttp'); reference rows always run with their workload",
+    )
+    parser.add_argument("--json", metavar="PATH", default=DEFAULT_JSON, help="where to write all results (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def report_header(machine: dict, wsframe: dict, peer_versions: dict, settings: harness.Settings) -> list[str]:
+    return [
+        "# wsframe benchmarks",
+        "",
+        *harness.machine_lines(machine),
+        *peers.library_lines(wsframe, peer_versions),
+        f"- timing: time.perf_counter_ns, GC off; per row a warm-up, then {settings.repeats} repeats of a loop "
+        f"lasting ~{settings.repeat_ns / 1e6:g} ms; median and minimum over the repeats of the time per call; "
+        "GB/s = 10^9 bytes/s; × columns = speed relative to the named row of the same workload "
+        "(its median time / this row's: above 1 is faster).",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the benchmarks; returns the exit status (2: bad --only patterns)."""
+    args = parse_args(argv)
+    settings = harness.Settings.for_mode(args.quick)
+    families = [family for module in WORKLOAD_MODULES for family in module.families()]
+    try:
+        families = harness.select(families, [p.strip() for p in args.only.split(",") if p.strip()])
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    machine, wsframe, peer_versions = harness.machine_info(), peers.wsframe_info(), peers.peer_versions()
+    lines = report_header(machine, wsframe, peer_versions, settings)
+    measured = harness.run(families, settings)
+
+    all_checks, family_documents = [], []
+    for family, results in zip(families, measured):
+        checks = family.targets(results)
+        all_checks += checks
+        family_documents.append(harness.family_json(family, results, checks))
+        lines += ["", f"## {family.title}", "", harness.markdown_table(family, results), ""]
+        lines += [f"- {note}" for note in harness.baseline_notes(family, results) + family.notes + family.skipped]
+    unmeasured = [f"- not measured in this run: {c.goal}" for c in all_checks if c.met is None]
+    lines += ["", "## Targets", "", harness.targets_table([c for c in all_checks if c.met is not None]), ""]
+    lines += unmeasured + ([""] if unmeasured else [])
+    lines.append(f"All figures: {args.json}")
+    print("\n".join(lines))
+
+    document = {
+        "machine": machine,
+        "wsframe": wsframe,
+        "peers": peer_versions,
+        "settings": {"quick": args.quick, "only": args.only, "repeats": settings.repeats, "repeat_ns": settings.repeat_ns},
+        "families": family_documents,
+    }
+    harness.write_json(args.json, document)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

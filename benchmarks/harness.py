@@ -1,0 +1,425 @@
+"""The benchmark machinery shared by every workload module: timing, statistics, selection, tables, JSON.
+
+A workload module describes *what* to measure as :class:`Family` objects (one table each) holding
+:class:`Bench` objects (one implementation on one input); this module decides *how*: it checks each
+implementation's output once, times it, and reports. Nothing here knows about WebSocket.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+import os
+import platform
+import statistics
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+SIMD_FLAGS = ("sse2", "ssse3", "sse4_1", "avx2", "avx512bw", "avx512vbmi")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long to measure: ``repeats`` timed runs of an inner loop lasting about ``repeat_ns`` each."""
+
+    repeats: int
+    repeat_ns: int
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> Settings:
+        """Full runs: 7 repeats of ~25 ms; quick (CI smoke) runs: 3 repeats of ~1 ms."""
+        return cls(repeats=3, repeat_ns=1_000_000) if quick else cls(repeats=7, repeat_ns=25_000_000)
+
+
+@dataclass
+class Bench:
+    """One implementation on one input.
+
+    ``stmt`` is timed in a loop with the names of ``namespace`` bound as local variables (as timeit
+    does; names must not start with "_"), so the measurement includes the call itself and nothing of
+    the harness. ``check`` runs the
+    implementation once and raises if its output is wrong; a bench that fails it is reported as an error
+    row, never timed. ``nbytes`` is the input size, for throughput. ``reference`` benches are measured
+    whenever their workload is selected, because other rows are compared with them; ``peer`` marks
+    another library's implementation.
+    """
+
+    workload: str
+    implementation: str
+    nbytes: int
+    stmt: str
+    namespace: dict
+    check: Callable[[], None]
+    reference: bool = False
+    peer: bool = False
+
+
+@dataclass
+class Result:
+    """A measured bench: per-call times (ns) of each repeat, or the error that stopped it."""
+
+    bench: Bench
+    loops: int = 0
+    per_call_ns: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def median_ns(self) -> float:
+        return statistics.median(self.per_call_ns)
+
+    @property
+    def min_ns(self) -> float:
+        return min(self.per_call_ns)
+
+    def gbps(self, ns: float) -> float:
+        """Throughput in GB/s (10**9 bytes per second) for a call lasting ns: bytes per nanosecond."""
+        return self.bench.nbytes / ns
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A ratio column: ``pick`` chooses, among the results of one workload, the row the others are compared with."""
+
+    label: str
+    pick: Callable[[list[Result]], Result | None]
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """A performance goal and whether this run met it (None: not measured, e.g. a peer is missing)."""
+
+    goal: str
+    measured: str
+    met: bool | None
+
+
+@dataclass
+class Family:
+    """A group of workloads shown as one table, with its ratio columns, notes and performance goals."""
+
+    name: str
+    title: str
+    benches: list[Bench]
+    baselines: list[Baseline]
+    targets: Callable[[Results], list[TargetCheck]]
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class Results:
+    """The results of one family, looked up by workload and implementation."""
+
+    def __init__(self, results: list[Result]):
+        self.all = results
+        self._by_key = {(r.bench.workload, r.bench.implementation): r for r in results}
+
+    def get(self, workload: str, implementation: str) -> Result | None:
+        """The successful result of implementation on workload, or None if it was not measured or failed."""
+        result = self._by_key.get((workload, implementation))
+        return result if result is not None and result.ok else None
+
+    def workloads(self) -> list[str]:
+        return list(dict.fromkeys(r.bench.workload for r in self.all))
+
+    def of_workload(self, workload: str) -> list[Result]:
+        return [r for r in self.all if r.bench.workload == workload]
+
+
+def by_name(implementation: str) -> Callable[[list[Result]], Result | None]:
+    """A Baseline picker choosing the row of one named implementation."""
+
+    def pick(results: list[Result]) -> Result | None:
+        return next((r for r in results if r.ok and r.bench.implementation == implementation), None)
+
+    return pick
+
+
+def fastest_peer(results: list[Result]) -> Result | None:
+    """A Baseline picker choosing the peer row with the lowest median time."""
+    peers = [r for r in results if r.ok and r.bench.peer]
+    return min(peers, key=lambda r: r.median_ns, default=None)
+
+
+# --- selection ---------------------------------------------------------------------------------------
+
+
+def select(families: list[Family], patterns: list[str]) -> list[Family]:
+    """Keeps the benches that ``--only`` patterns ask for.
+
+    A pattern (case-insensitive substring) that matches some workload name selects workloads; any other
+    pattern selects implementations. A bench runs when its workload is selected (or no workload pattern
+    was given) and its implementation is selected (or none was given, or it is a reference row).
+    Raises ValueError naming the patterns that match nothing.
+    """
+    if not patterns:
+        return families
+    patterns = [p.lower() for p in patterns]
+    benches = [b for f in families for b in f.benches]
+    workload_patterns = [p for p in patterns if any(p in b.workload.lower() for b in benches)]
+    implementation_patterns = [p for p in patterns if p not in workload_patterns]
+    unmatched = [p for p in implementation_patterns if not any(p in b.implementation.lower() for b in benches)]
+    if unmatched:
+        raise ValueError(f"--only: no workload or implementation matches {', '.join(unmatched)}")
+
+    def wanted(bench: Bench) -> bool:
+        workload_ok = not workload_patterns or any(p in bench.workload.lower() for p in workload_patterns)
+        implementation_ok = (
+            not implementation_patterns
+            or bench.reference
+            or any(p in bench.implementation.lower() for p in implementation_patterns)
+        )
+        return workload_ok and implementation_ok
+
+    selected = [replace(f, benches=[b for b in f.benches if wanted(b)]) for f in families]
+    return [f for f in selected if f.benches]
+
+
+# --- timing ------------------------------------------------------------------------------------------
+
+_TIMER_SOURCE = """
+def timer(_loops, _clock=_clock, _repeat=_repeat, {bindings}):
+    _t0 = _clock()
+    for _ in _repeat(None, _loops):
+        {stmt}
+    return _clock() - _t0
+"""
+
+
+def _make_timer(bench: Bench) -> Callable[[int], int]:
+    """Compiles a loop running bench.stmt n times with its names as fast locals; returns elapsed ns."""
+    bindings = ", ".join(f"{name}={name}" for name in bench.namespace)
+    namespace = dict(bench.namespace, _clock=time.perf_counter_ns, _repeat=itertools.repeat)
+    exec(_TIMER_SOURCE.format(bindings=bindings, stmt=bench.stmt), namespace)
+    return namespace["timer"]
+
+
+def _calibrate(timer: Callable[[int], int], repeat_ns: int) -> int:
+    """The loop count making one run last about repeat_ns; its growing trial runs double as warm-up."""
+    loops = 1
+    while True:
+        elapsed = timer(loops)
+        if elapsed >= repeat_ns // 10:
+            return max(1, round(loops * repeat_ns / elapsed))
+        loops *= 10
+
+
+def measure(bench: Bench, settings: Settings) -> Result:
+    """Checks bench's output, then times it: calibration, one warm-up run, ``settings.repeats`` runs."""
+    try:
+        bench.check()
+    except Exception as exc:  # a wrong or broken implementation becomes an error row
+        return Result(bench, error=f"output check failed: {type(exc).__name__}: {exc}")
+    timer = _make_timer(bench)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        loops = _calibrate(timer, settings.repeat_ns)
+        timer(loops)
+        per_call_ns = [timer(loops) / loops for _ in range(settings.repeats)]
+    except Exception as exc:
+        return Result(bench, error=f"failed while timed: {type(exc).__name__}: {exc}")
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Result(bench, loops=loops, per_call_ns=per_call_ns)
+
+
+def run(families: list[Family], settings: Settings, progress=None) -> list[Results]:
+    """Measures every bench of every family, writing a progress line per bench to ``progress`` (stderr)."""
+    progress = progress or sys.stderr
+    total = sum(len(f.benches) for f in families)
+    done = itertools.count(1)
+    measured = []
+    for family in families:
+        results = []
+        for bench in family.benches:
+            result = measure(bench, settings)
+            outcome = f"ERROR {result.error}" if not result.ok else f"median {format_ns(result.median_ns)}"
+            print(f"[{next(done)}/{total}] {bench.workload} | {bench.implementation}: {outcome}", file=progress, flush=True)
+            results.append(result)
+        measured.append(Results(results))
+    return measured
+
+
+# --- formatting --------------------------------------------------------------------------------------
+
+
+def format_ns(ns: float) -> str:
+    """A duration with a unit that keeps 3-4 significant digits: 83.2 ns, 1.24 µs, 22.3 ms."""
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}" if ns / scale < 100 else f"{ns / scale:.0f} {unit}"
+    return f"{ns:.3g} ns" if ns < 100 else f"{ns:.0f} ns"
+
+
+def format_size(nbytes: int) -> str:
+    """125 B, 4 KiB, 1 MiB (exact binary units when they fit)."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if nbytes >= scale and nbytes % scale == 0:
+            return f"{nbytes // scale} {unit}"
+    return f"{nbytes} B"
+
+
+def _format_gbps(gbps: float) -> str:
+    return f"{gbps:.3g}" if gbps < 100 else f"{gbps:.0f}"
+
+
+def ratios(family: Family, results: Results) -> dict[int, list[float | None]]:
+    """For each result (by id), its speed relative to each baseline row of its workload: baseline median time
+    / its median time, so above 1 means faster than the baseline; None when either is missing."""
+    table = {}
+    for workload in results.workloads():
+        rows = results.of_workload(workload)
+        picked = [baseline.pick(rows) for baseline in family.baselines]
+        for result in rows:
+            table[id(result)] = [base.median_ns / result.median_ns if base and result.ok else None for base in picked]
+    return table
+
+
+def markdown_table(family: Family, results: Results) -> str:
+    """The family's results as a Markdown table, one row per bench, workloads in declaration order."""
+    header = ["workload", "implementation", "median", "min", "GB/s (median)", "GB/s (min)"]
+    header += [baseline.label for baseline in family.baselines]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
+    speeds = ratios(family, results)
+    for result in results.all:
+        name = result.bench.implementation + (" (reference)" if result.bench.reference else "")
+        if not result.ok:
+            cells = [result.bench.workload, name, f"ERROR: {result.error}"] + [""] * (len(header) - 3)
+        else:
+            cells = [
+                result.bench.workload,
+                name,
+                format_ns(result.median_ns),
+                format_ns(result.min_ns),
+                _format_gbps(result.gbps(result.median_ns)),
+                _format_gbps(result.gbps(result.min_ns)),
+            ]
+            cells += [f"{speed:.2f}×" if speed is not None else "–" for speed in speeds[id(result)]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def baseline_notes(family: Family, results: Results) -> list[str]:
+    """Which row each ratio column compares with, per workload when that differs (e.g. the fastest peer)."""
+    notes = []
+    for baseline in family.baselines:
+        picked = {w: baseline.pick(results.of_workload(w)) for w in results.workloads()}
+        names = {r.bench.implementation if r else "nothing" for r in picked.values()}
+        if len(names) == 1:
+            notes.append(f"{baseline.label}: compared with {names.pop()}.")
+        else:
+            each = "; ".join(f"{w}: {r.bench.implementation if r else 'nothing'}" for w, r in picked.items())
+            notes.append(f"{baseline.label}: compared with {each}.")
+    return notes
+
+
+def targets_table(checks: list[TargetCheck]) -> str:
+    """The performance goals as a Markdown table: goal, measured, met / NOT met."""
+    verdicts = {True: "met", False: "**NOT met**", None: "not measured"}
+    lines = ["| goal | measured | verdict (on medians) |", "|---|---|---|"]
+    lines += [f"| {c.goal} | {c.measured} | {verdicts[c.met]} |" for c in checks]
+    return "\n".join(lines)
+
+
+# --- machine and JSON --------------------------------------------------------------------------------
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's entries of /proc/cpuinfo (Linux); empty elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            text = f.read().split("\n\n", 1)[0]
+    except OSError:
+        return {}
+    entries = (line.partition(":") for line in text.splitlines())
+    return {key.strip(): value.strip() for key, sep, value in entries if sep}
+
+
+def machine_info() -> dict:
+    """CPU model, core counts, SIMD flags, OS and the Python build, for the report header and the JSON."""
+    cpuinfo = _cpuinfo()
+    flags = cpuinfo.get("flags", "").split()
+    try:
+        usable_cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable_cores = os.cpu_count()
+    return {
+        "cpu": cpuinfo.get("model name") or platform.processor() or platform.machine(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": usable_cores,
+        "simd_flags": [flag for flag in SIMD_FLAGS if flag in flags] if flags else None,
+        "os": platform.platform(),
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "build": " ".join(platform.python_build()),
+            "compiler": platform.python_compiler(),
+            "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+            "executable": sys.executable,
+        },
+    }
+
+
+def machine_lines(machine: dict) -> list[str]:
+    """The machine part of the report header, one Markdown list item per line."""
+    flags = " ".join(machine["simd_flags"]) if machine["simd_flags"] is not None else "unknown (no /proc/cpuinfo)"
+    python = machine["python"]
+    build = "free-threaded" if python["free_threaded"] else "GIL"
+    return [
+        f"- CPU: {machine['cpu']}, {machine['logical_cores']} logical cores ({machine['usable_cores']} usable)",
+        f"- SIMD flags: {flags}",
+        f"- OS: {machine['os']}",
+        f"- Python: {python['implementation']} {python['version']} ({python['build']}; {python['compiler']}; {build})",
+    ]
+
+
+def family_json(family: Family, results: Results, checks: list[TargetCheck]) -> dict:
+    """Everything about one family's run, for the JSON file."""
+    speeds = ratios(family, results)
+    rows = []
+    for result in results.all:
+        row = {
+            "workload": result.bench.workload,
+            "implementation": result.bench.implementation,
+            "bytes": result.bench.nbytes,
+            "statement": result.bench.stmt,
+            "reference": result.bench.reference,
+            "peer": result.bench.peer,
+            "error": result.error,
+        }
+        if result.ok:
+            row.update(
+                loops_per_repeat=result.loops,
+                per_call_ns=result.per_call_ns,
+                median_ns=result.median_ns,
+                min_ns=result.min_ns,
+                gbps_median=result.gbps(result.median_ns),
+                gbps_max=result.gbps(result.min_ns),
+                speed_vs={b.label: speed for b, speed in zip(family.baselines, speeds[id(result)])},
+            )
+        rows.append(row)
+    return {
+        "name": family.name,
+        "title": family.title,
+        "notes": family.notes,
+        "skipped": family.skipped,
+        "rows": rows,
+        "targets": [{"goal": c.goal, "measured": c.measured, "met": c.met} for c in checks],
+    }
+
+
+def write_json(path: str, document: dict) -> None:
+    """Writes document as indented JSON, creating the directory."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(document, f, indent=2, ensure_ascii=False)
+        f.write("\n")
