@@ -39,13 +39,17 @@ static void wsf_mask_scalar(unsigned char *dst, const unsigned char *src, Py_ssi
     wsf_mask_bytes(dst, src, wsf_mask_words(dst, src, 0, n, pattern), n, pattern);
 }
 
-#ifdef WSF_SIMD_X86
-/* x86 is little-endian: dropping the first k bytes of the pattern is a right rotation by 8k bits. */
+/* The pattern for a position k bytes further on: its bytes in memory order rotated by k. */
 static uint32_t wsf_pattern_skip(uint32_t pattern, Py_ssize_t k) {
     unsigned bits = (unsigned)(k & 3) * 8;
-    return bits ? (pattern >> bits) | (pattern << (32 - bits)) : pattern;
+#if PY_BIG_ENDIAN
+    return (pattern << bits) | (pattern >> ((32 - bits) & 31));
+#else
+    return (pattern >> bits) | (pattern << ((32 - bits) & 31));
+#endif
 }
 
+#ifdef WSF_SIMD_X86
 WSF_TARGET("sse2")
 static void wsf_mask_sse2(unsigned char *dst, const unsigned char *src, Py_ssize_t n, uint32_t pattern) {
     const __m128i key = _mm_set1_epi32((int)pattern);
@@ -94,8 +98,7 @@ static void wsf_mask_avx2(unsigned char *dst, const unsigned char *src, Py_ssize
  * and the masked-off bytes are never touched (faults are suppressed for them). */
 WSF_TARGET("avx512f,avx512bw")
 static void wsf_mask_avx512(unsigned char *dst, const unsigned char *src, Py_ssize_t n, uint32_t pattern) {
-    Py_ssize_t head = (Py_ssize_t)((64 - ((uintptr_t)dst & 63)) & 63);
-    if (head > n) head = n;
+    Py_ssize_t head = n >= 512 ? (Py_ssize_t)((64 - ((uintptr_t)dst & 63)) & 63) : 0;
     if (head) {
         __mmask64 m = (__mmask64)((1ULL << head) - 1);
         __m512i v = _mm512_maskz_loadu_epi8(m, src);
@@ -110,13 +113,13 @@ static void wsf_mask_avx512(unsigned char *dst, const unsigned char *src, Py_ssi
         __m512i b = _mm512_loadu_si512((const void *)(src + i + 64));
         __m512i c = _mm512_loadu_si512((const void *)(src + i + 128));
         __m512i d = _mm512_loadu_si512((const void *)(src + i + 192));
-        _mm512_store_si512((void *)(dst + i), _mm512_xor_si512(a, key));
-        _mm512_store_si512((void *)(dst + i + 64), _mm512_xor_si512(b, key));
-        _mm512_store_si512((void *)(dst + i + 128), _mm512_xor_si512(c, key));
-        _mm512_store_si512((void *)(dst + i + 192), _mm512_xor_si512(d, key));
+        _mm512_storeu_si512((void *)(dst + i), _mm512_xor_si512(a, key));
+        _mm512_storeu_si512((void *)(dst + i + 64), _mm512_xor_si512(b, key));
+        _mm512_storeu_si512((void *)(dst + i + 128), _mm512_xor_si512(c, key));
+        _mm512_storeu_si512((void *)(dst + i + 192), _mm512_xor_si512(d, key));
     }
     for (; i + 64 <= n; i += 64)
-        _mm512_store_si512((void *)(dst + i), _mm512_xor_si512(_mm512_loadu_si512((const void *)(src + i)), key));
+        _mm512_storeu_si512((void *)(dst + i), _mm512_xor_si512(_mm512_loadu_si512((const void *)(src + i)), key));
     if (i < n) {
         __mmask64 m = (__mmask64)((1ULL << (n - i)) - 1);
         __m512i v = _mm512_maskz_loadu_epi8(m, src + i);
@@ -171,9 +174,8 @@ static void wsf_mask_init(void) {
 
 static void wsf_mask(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsigned char key[4],
                      int phase) {
-    unsigned char rotated[4] = {key[phase & 3], key[(phase + 1) & 3], key[(phase + 2) & 3], key[(phase + 3) & 3]};
     uint32_t pattern;
-    memcpy(&pattern, rotated, 4);
-    wsf_mask_active->fn(dst, src, n, pattern);
+    memcpy(&pattern, key, 4);  /* one 32-bit load: byte loads after the caller's 4-byte store would stall */
+    wsf_mask_active->fn(dst, src, n, wsf_pattern_skip(pattern, phase));
 }
 #endif

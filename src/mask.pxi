@@ -1,4 +1,5 @@
 # XOR (un)masking, RFC 6455 section 5.3: the Python API over the kernels in mask.h.
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongAndOverflow
 from libc.string cimport memcpy
@@ -15,10 +16,22 @@ cdef extern from "mask.h":
     void wsf_mask(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsigned char *key,
                   int phase) noexcept nogil
 
+cdef extern from *:
+    """
+    /* With the GIL, nothing can resize a bytearray while C code runs without calling back into Python,
+     * so its pointer may be borrowed without a buffer export; free-threaded builds must export it. */
+    #ifdef Py_GIL_DISABLED
+    #define WSF_BORROW_BYTEARRAY 0
+    #else
+    #define WSF_BORROW_BYTEARRAY 1
+    #endif
+    """
+    const bint WSF_BORROW_BYTEARRAY
+
 wsf_mask_init()
 
 
-cdef int read_mask_key(object key, unsigned char *out) except -1:
+cdef inline int read_mask_key(object key, unsigned char *out) except -1:
     """Copies the 4-byte mask key into out; the contract's TypeError / ValueError otherwise."""
     cdef Py_buffer view
     cdef Py_ssize_t length
@@ -38,10 +51,19 @@ cdef int read_mask_key(object key, unsigned char *out) except -1:
     raise ValueError(f"mask key must be 4 bytes, not {length}")
 
 
-cdef int read_mask_phase(object phase) except -1:
+cdef inline int read_mask_phase(object phase) except -1:
     """The phase as a C int 0..3; the contract's ValueError otherwise."""
     cdef int overflow = 0
     cdef long value
+    # CPython's small ints are singletons: an identity test finds the usual phases without a conversion.
+    if phase is 0:
+        return 0
+    if phase is 1:
+        return 1
+    if phase is 2:
+        return 2
+    if phase is 3:
+        return 3
     if isinstance(phase, int):
         value = PyLong_AsLongAndOverflow(phase, &overflow)
         if overflow == 0 and 0 <= value <= 3:
@@ -80,6 +102,13 @@ def mask_inplace(buffer, key, phase=0):
     cdef Py_buffer view
     cdef unsigned char key_bytes[4]
     cdef int phase_value
+    if WSF_BORROW_BYTEARRAY and type(buffer) is bytearray:
+        # Key and phase first: reading a key may run Python code, which could resize the bytearray.
+        read_mask_key(key, key_bytes)
+        phase_value = read_mask_phase(phase)
+        wsf_mask(<unsigned char *>PyByteArray_AS_STRING(buffer), <const unsigned char *>PyByteArray_AS_STRING(buffer),
+                 PyByteArray_GET_SIZE(buffer), key_bytes, phase_value)
+        return
     get_contiguous_buffer(buffer, &view)
     try:
         if view.readonly:

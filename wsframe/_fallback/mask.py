@@ -8,25 +8,7 @@ from .buffers import contiguous_bytes
 
 __all__ = ["mask", "mask_inplace"]
 
-
-def _rotated_key(key, phase) -> bytes:
-    """The key rotated to start at key[phase], after the contract's key and phase checks."""
-    if type(key) is not bytes:
-        key = contiguous_bytes(key).tobytes()
-    if len(key) != 4:
-        raise ValueError(f"mask key must be 4 bytes, not {len(key)}")
-    if not isinstance(phase, int) or not 0 <= phase <= 3:
-        raise ValueError(f"mask phase must be 0..3, not {phase}")
-    return key[phase:] + key[:phase] if phase else key
-
-
-def _masked(data, key, phase) -> bytes:
-    """data (bytes, bytearray or a flat byte memoryview) masked, as new bytes."""
-    pattern = _rotated_key(key, phase)
-    length = len(data)
-    repeats, extra = divmod(length, 4)
-    key_int = int.from_bytes(pattern * repeats + pattern[:extra], "little")
-    return (int.from_bytes(data, "little") ^ key_int).to_bytes(length, "little")
+_int_from_bytes = int.from_bytes  # one global lookup instead of two per call: this matters at 125 bytes
 
 
 def mask(data, key, phase=0):
@@ -37,12 +19,25 @@ def mask(data, key, phase=0):
     """
     if type(data) is not bytes and type(data) is not bytearray:
         data = contiguous_bytes(data)
-    return _masked(data, key, phase)
+    if type(key) is not bytes:
+        key = contiguous_bytes(key).tobytes()
+    if len(key) != 4:
+        raise ValueError(f"mask key must be 4 bytes, not {len(key)}")
+    if not isinstance(phase, int) or not 0 <= phase <= 3:
+        raise ValueError(f"mask phase must be 0..3, not {phase}")
+    if phase:
+        key = key[phase:] + key[:phase]
+    length = len(data)
+    key_int = _int_from_bytes(key * (length >> 2) + key[: length & 3], "little")
+    return (_int_from_bytes(data, "little") ^ key_int).to_bytes(length, "little")
 
 
 def mask_inplace(buffer, key, phase=0):
     """XOR-masks the writable bytes-like buffer in place with the 4-byte key; see :func:`mask`."""
-    view = contiguous_bytes(buffer)
-    if view.readonly:
-        raise TypeError(f"mask_inplace needs a writable buffer, not {type(buffer).__name__}")
-    view[:] = _masked(view, key, phase)
+    if type(buffer) is bytearray:
+        view = buffer
+    else:
+        view = contiguous_bytes(buffer)
+        if view.readonly:
+            raise TypeError(f"mask_inplace needs a writable buffer, not {type(buffer).__name__}")
+    view[:] = mask(view, key, phase)
