@@ -50,8 +50,23 @@ static uint32_t wsf_pattern_skip(uint32_t pattern, Py_ssize_t k) {
 }
 
 #ifdef WSF_SIMD_X86
+/* Payloads from this size on first mask up to dst's vector alignment: aligned stores are faster,
+ * smaller ones would spend more on the head than they gain. */
+#define WSF_MASK_ALIGN_FROM 512
+
+/* Masks the bytes before dst's next `align`-byte boundary (a power of 2) with the scalar code and
+ * advances past them; the pattern then fits the new start. */
+static void wsf_mask_align(unsigned char **dst, const unsigned char **src, Py_ssize_t *n, uint32_t *pattern,
+                           unsigned align) {
+    Py_ssize_t head = (Py_ssize_t)((align - ((uintptr_t)*dst & (align - 1))) & (align - 1));
+    wsf_mask_scalar(*dst, *src, head, *pattern);
+    *dst += head; *src += head; *n -= head;
+    *pattern = wsf_pattern_skip(*pattern, head);
+}
+
 WSF_TARGET("sse2")
 static void wsf_mask_sse2(unsigned char *dst, const unsigned char *src, Py_ssize_t n, uint32_t pattern) {
+    if (n >= WSF_MASK_ALIGN_FROM) wsf_mask_align(&dst, &src, &n, &pattern, 16);
     const __m128i key = _mm_set1_epi32((int)pattern);
     Py_ssize_t i = 0;
     for (; i + 64 <= n; i += 64) {
@@ -71,6 +86,7 @@ static void wsf_mask_sse2(unsigned char *dst, const unsigned char *src, Py_ssize
 
 WSF_TARGET("avx2")
 static void wsf_mask_avx2(unsigned char *dst, const unsigned char *src, Py_ssize_t n, uint32_t pattern) {
+    if (n >= WSF_MASK_ALIGN_FROM) wsf_mask_align(&dst, &src, &n, &pattern, 32);
     const __m256i key = _mm256_set1_epi32((int)pattern);
     Py_ssize_t i = 0;
     for (; i + 128 <= n; i += 128) {
@@ -98,7 +114,7 @@ static void wsf_mask_avx2(unsigned char *dst, const unsigned char *src, Py_ssize
  * and the masked-off bytes are never touched (faults are suppressed for them). */
 WSF_TARGET("avx512f,avx512bw")
 static void wsf_mask_avx512(unsigned char *dst, const unsigned char *src, Py_ssize_t n, uint32_t pattern) {
-    Py_ssize_t head = n >= 512 ? (Py_ssize_t)((64 - ((uintptr_t)dst & 63)) & 63) : 0;
+    Py_ssize_t head = n >= WSF_MASK_ALIGN_FROM ? (Py_ssize_t)((64 - ((uintptr_t)dst & 63)) & 63) : 0;
     if (head) {
         __mmask64 m = (__mmask64)((1ULL << head) - 1);
         __m512i v = _mm512_maskz_loadu_epi8(m, src);

@@ -109,7 +109,7 @@ def test_key_types(impl, key_type):
 def test_every_alignment_with_guards(impl):
     guard = 0xA5
     for offset in range(64):
-        for length in (0, 1, 3, 15, 63, 64, 65, 127, 200, 257):
+        for length in (0, 1, 3, 15, 63, 64, 65, 127, 200, 257, 511, 512, 515, 1030):
             backing = bytearray([guard]) * (offset + length + 80)
             data = payload(length, seed=offset)
             backing[offset:offset + length] = data
@@ -136,23 +136,24 @@ def test_pieces_with_phase_equal_one_call(impl, length):
         assert buffer == whole
 
 
-@pytest.mark.parametrize("length", [0, 1, 3, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1000, 4099])
+@pytest.mark.parametrize(
+    "length", [0, 1, 3, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1000, 4099]
+)
 def test_every_native_kernel(kernel, length):
+    # Every start alignment: large payloads first mask a head up to dst's vector alignment.
     assert _native._mask_kernel() == kernel
-    for offset in (0, 1, 3, 7, 33, 63):
-        backing = bytearray(b"\xee") * (length + 130)
-        data = payload(length, seed=offset)
+    data = payload(length)
+    expected = [reference_mask(data, KEY, phase) for phase in range(4)]
+    for offset in range(64):
+        phase = offset % 4
+        backing = bytearray(b"\xee") * (offset + length + 70)
         backing[offset:offset + length] = data
-        for phase in range(4):
-            expected = reference_mask(data, KEY, phase)
-            window = memoryview(backing)[offset:offset + length]
-            assert _native.mask(window, KEY, phase) == expected
-            assert _native.mask(data, KEY, phase) == expected
-            _native.mask_inplace(window, KEY, phase)
-            assert backing[offset:offset + length] == expected
-            assert backing[:offset] == b"\xee" * offset
-            assert backing[offset + length:] == b"\xee" * (len(backing) - offset - length)
-            backing[offset:offset + length] = data
+        window = memoryview(backing)[offset:offset + length]
+        assert _native.mask(window, KEY, phase) == expected[phase]
+        _native.mask_inplace(window, KEY, phase)
+        assert backing[offset:offset + length] == expected[phase]
+        assert backing[:offset] == b"\xee" * offset
+        assert backing[offset + length:] == b"\xee" * 70
 
 
 def test_kernel_hooks():
