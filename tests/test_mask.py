@@ -277,3 +277,12 @@ def test_keyword_arguments(impl):
     buffer = bytearray(data)
     impl.mask_inplace(buffer=buffer, key=KEY, phase=3)
     assert buffer == reference_mask(data, KEY, 3)
+
+
+def test_int_subclass_phase(impl):
+    # bool is an int: both implementations take True as phase 1.
+    data = payload(9)
+    assert impl.mask(data, KEY, True) == reference_mask(data, KEY, 1)
+    with pytest.raises(ValueError) as info:
+        impl.mask(data, KEY, -2**70)
+    assert str(info.value) == f"mask phase must be 0..3, not {-2**70}"
