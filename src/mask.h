@@ -110,8 +110,8 @@ static void wsf_mask_avx2(unsigned char *dst, const unsigned char *src, Py_ssize
     wsf_mask_bytes(dst, src, wsf_mask_words(dst, src, i, n, pattern), n, pattern);
 }
 
-/* Masked loads and stores cover the head (up to dst's 64-byte alignment) and the tail: no scalar loop,
- * and the masked-off bytes are never touched (faults are suppressed for them). */
+/* Masked loads and stores cover the tail (and, for large payloads, the head up to dst's 64-byte
+ * alignment): no scalar loop, and masked-off bytes are never touched (their faults are suppressed). */
 WSF_TARGET("avx512f,avx512bw")
 static void wsf_mask_avx512(unsigned char *dst, const unsigned char *src, Py_ssize_t n, uint32_t pattern) {
     Py_ssize_t head = n >= WSF_MASK_ALIGN_FROM ? (Py_ssize_t)((64 - ((uintptr_t)dst & 63)) & 63) : 0;
@@ -188,6 +188,7 @@ static void wsf_mask_init(void) {
         if (wsf_mask_kernel_available(i)) wsf_mask_active = &wsf_mask_kernels[i];
 }
 
+/* The C API: masks src[0:n] into dst (which may be src) with key, starting at key[phase] (phase 0..3). */
 static void wsf_mask(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsigned char key[4],
                      int phase) {
     uint32_t pattern;
