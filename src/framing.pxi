@@ -2,6 +2,8 @@
 # wsframe/_fallback/framing.py is the readable reference: same results, same errors in the same order.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.number cimport PyNumber_Index
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset
 
@@ -18,11 +20,16 @@ cdef extern from "utf8.h":
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object value, int *overflow) except? -1
+    void PyObject_GC_UnTrack(object op)
 
 cdef enum:
     RESERVED_OPCODES = 0xF8F8  # bit n set: opcode n is reserved (3-7, 11-15)
     NO_LIMIT = -1
     EXPECT_EITHER = -1  # expect_mask=None
+
+
+# Opcodes and rsv values as Python ints, to build frame tuples without conversions.
+cdef tuple SMALL_INTS = tuple(range(16))
 
 
 cdef struct frame_header:
@@ -233,6 +240,25 @@ def decode_header(data, offset=0, *, expect_mask=None, allowed_rsv=0):
     return (h.fin, h.rsv, h.opcode, h.length, key, h.header_length)
 
 
+cdef inline int append_frame(list frames, int opcode, bint fin, int rsv, object payload) except -1:
+    """Appends the frame tuple (opcode, fin, rsv, payload), built from cached objects."""
+    frame = PyTuple_New(4)
+    item = <object>PyTuple_GET_ITEM(SMALL_INTS, opcode)
+    Py_INCREF(item)
+    PyTuple_SET_ITEM(frame, 0, item)
+    item = True if fin else False
+    Py_INCREF(item)
+    PyTuple_SET_ITEM(frame, 1, item)
+    item = <object>PyTuple_GET_ITEM(SMALL_INTS, rsv)
+    Py_INCREF(item)
+    PyTuple_SET_ITEM(frame, 2, item)
+    Py_INCREF(payload)
+    PyTuple_SET_ITEM(frame, 3, payload)
+    PyObject_GC_UnTrack(frame)  # it holds no containers: the garbage collector has nothing to look for
+    frames.append(frame)
+    return 0
+
+
 cdef class FrameDecoder:
     """Decodes every complete frame of each chunk of a byte stream: header checks, unmasking,
     message sequencing, size limits and UTF-8 validation of text messages.
@@ -374,9 +400,9 @@ cdef class FrameDecoder:
             if self.validate:
                 self.check_text(dst, size, done and self.fin)
             if self.piece_sent:
-                frames.append((0, done and self.fin, 0, piece))
+                append_frame(frames, 0, done and self.fin, 0, piece)
             else:
-                frames.append((self.opcode, done and self.fin, self.rsv, piece))
+                append_frame(frames, self.opcode, done and self.fin, self.rsv, piece)
             self.piece_sent = True
         else:
             dst = <unsigned char *>PyBytes_AS_STRING(self.payload) + self.filled
@@ -385,7 +411,7 @@ cdef class FrameDecoder:
                 self.check_text(dst, size, done and self.fin)
             self.filled += size
             if done:
-                frames.append((self.opcode, self.fin, self.rsv, self.payload))
+                append_frame(frames, self.opcode, self.fin, self.rsv, self.payload)
                 self.payload = None
         self.remaining -= <uint64_t>size
         if done:
