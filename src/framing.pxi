@@ -1,5 +1,6 @@
 # Frame header coding and the batch frame decoder, RFC 6455 section 5.2.
 # wsframe/_fallback/framing.py is the readable reference: same results, same errors in the same order.
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.number cimport PyNumber_Index
 from cpython.ref cimport Py_INCREF
@@ -313,10 +314,12 @@ cdef class FrameDecoder:
         """
         cdef Py_buffer view
         if PyBytes_CheckExact(data):
-            return self.decode_from(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+            with cython.critical_section(self):  # free-threaded builds: one decode at a time per decoder
+                return self.decode_from(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
         get_contiguous_buffer(data, &view)
         try:
-            return self.decode_from(<const unsigned char *>view.buf, view.len)
+            with cython.critical_section(self):
+                return self.decode_from(<const unsigned char *>view.buf, view.len)
         finally:
             PyBuffer_Release(&view)
 
@@ -388,34 +391,39 @@ cdef class FrameDecoder:
         return 0
 
     cdef int receive(self, const unsigned char *src, Py_ssize_t size, list frames) except -1:
-        """Takes the next size bytes of the frame's payload; appends the frame (or a stream piece) to frames."""
+        """Takes the next size bytes of the frame's payload; appends the frame (or a stream piece) to frames.
+
+        The frame's state is updated before the append, the one step that can run Python code (the garbage
+        collector): a decoder reached from there finds itself consistent.
+        """
         cdef bint done = <uint64_t>size == self.remaining
+        cdef bint whole = not (self.stream and self.opcode < 8)
+        cdef bint first_piece = not self.piece_sent
         cdef unsigned char *dst
-        if self.stream and self.opcode < 8:
-            if size == 0 and not done:
-                return 0
-            piece = PyBytes_FromStringAndSize(NULL, size)
-            dst = <unsigned char *>PyBytes_AS_STRING(piece)
-            self.unmask(dst, src, size)
-            if self.validate:
-                self.check_text(dst, size, done and self.fin)
-            if self.piece_sent:
-                append_frame(frames, 0, done and self.fin, 0, piece)
-            else:
-                append_frame(frames, self.opcode, done and self.fin, self.rsv, piece)
-            self.piece_sent = True
+        if whole:
+            payload = self.payload
+            dst = <unsigned char *>PyBytes_AS_STRING(payload) + self.filled
+        elif size or done:
+            payload = PyBytes_FromStringAndSize(NULL, size)
+            dst = <unsigned char *>PyBytes_AS_STRING(payload)
         else:
-            dst = <unsigned char *>PyBytes_AS_STRING(self.payload) + self.filled
-            self.unmask(dst, src, size)
-            if self.validate:
-                self.check_text(dst, size, done and self.fin)
-            self.filled += size
-            if done:
-                append_frame(frames, self.opcode, self.fin, self.rsv, self.payload)
-                self.payload = None
+            return 0  # a stream piece would be empty
+        self.unmask(dst, src, size)
+        if self.validate:
+            self.check_text(dst, size, done and self.fin)
+        self.filled += size
         self.remaining -= <uint64_t>size
+        self.piece_sent = True
         if done:
             self.in_frame = False
+            self.payload = None
+        if whole:
+            if done:
+                append_frame(frames, self.opcode, self.fin, self.rsv, payload)
+        elif first_piece:
+            append_frame(frames, self.opcode, done and self.fin, self.rsv, payload)
+        else:
+            append_frame(frames, 0, done and self.fin, 0, payload)
         return 0
 
     cdef inline void unmask(self, unsigned char *dst, const unsigned char *src, Py_ssize_t size) noexcept:
