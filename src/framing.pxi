@@ -5,7 +5,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromSt
 from cpython.number cimport PyNumber_Index
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_New, PyTuple_SET_ITEM
-from libc.stdint cimport uint64_t
+from libc.stdint cimport UINT64_MAX, uint64_t
 from libc.string cimport memcpy, memset
 
 from wsframe.errors import InvalidUTF8, MessageTooBig, ProtocolError
@@ -25,7 +25,6 @@ cdef extern from "Python.h":
 
 cdef enum:
     RESERVED_OPCODES = 0xF8F8  # bit n set: opcode n is reserved (3-7, 11-15)
-    NO_LIMIT = -1
     EXPECT_EITHER = -1  # expect_mask=None
 
 
@@ -52,17 +51,16 @@ cdef long long int_argument(object value, long long high, str name) except? -1:
     return result
 
 
-cdef long long limit_argument(object value, str name) except? -2:
-    """A size limit: NO_LIMIT for None (and for limits no frame length can reach), else the limit."""
+cdef bint limit_argument(object value, str name, uint64_t *limit) except -1:
+    """Stores a size limit in limit; False for None (no limit). Limits past 2**64-1 become 2**64-1, which
+    no length or message total reaches either."""
     if value is None:
-        return NO_LIMIT
-    cdef int overflow
-    cdef long long result = PyLong_AsLongLongAndOverflow(value, &overflow)
-    if overflow > 0:
-        return NO_LIMIT
-    if overflow or result < 0:
-        raise ValueError(f"{name} must be None or >= 0, not {PyNumber_Index(value)}")
-    return result
+        return False
+    value = PyNumber_Index(value)
+    if value < 0:
+        raise ValueError(f"{name} must be None or >= 0, not {value}")
+    limit[0] = <uint64_t>value if value <= UINT64_MAX else UINT64_MAX
+    return True
 
 
 cdef inline int expect_mask_argument(object expect_mask) except -2:
@@ -272,8 +270,10 @@ cdef class FrameDecoder:
 
     cdef int expect_mask  # 1, 0 or EXPECT_EITHER
     cdef int allowed_rsv
-    cdef long long max_frame_size  # or NO_LIMIT
-    cdef long long max_message_size  # or NO_LIMIT
+    cdef bint frame_limited
+    cdef uint64_t max_frame_size
+    cdef bint message_limited
+    cdef uint64_t max_message_size
     cdef bint stream
     cdef object error  # the ProtocolError that ended the stream, or None
     # The frame in progress: between its header and the end of its payload.
@@ -300,8 +300,8 @@ cdef class FrameDecoder:
     def __init__(self, *, expect_mask, allowed_rsv=0, max_frame_size=None, max_message_size=None, stream=False):
         self.expect_mask = expect_mask_argument(expect_mask)
         self.allowed_rsv = <int>int_argument(allowed_rsv, 7, "allowed_rsv")
-        self.max_frame_size = limit_argument(max_frame_size, "max_frame_size")
-        self.max_message_size = limit_argument(max_message_size, "max_message_size")
+        self.frame_limited = limit_argument(max_frame_size, "max_frame_size", &self.max_frame_size)
+        self.message_limited = limit_argument(max_message_size, "max_message_size", &self.max_message_size)
         self.stream = stream
 
     def decode(self, data):
@@ -358,7 +358,7 @@ cdef class FrameDecoder:
                 raise ProtocolError("continuation frame without a message to continue")
             if h.opcode != 0 and self.in_message:
                 raise ProtocolError("new message started inside a fragmented message")
-        if self.max_frame_size != NO_LIMIT and h.length > <uint64_t>self.max_frame_size:
+        if self.frame_limited and h.length > self.max_frame_size:
             raise MessageTooBig(f"frame of {h.length} bytes exceeds the limit of {self.max_frame_size} bytes")
         if data_frame:
             if h.opcode != 0:
@@ -367,9 +367,10 @@ cdef class FrameDecoder:
                 self.message_size = 0
                 self.text_size = 0
                 memset(&self.utf8, 0, sizeof(wsf_utf8_state))
-            if not self.compressed and self.max_message_size != NO_LIMIT:
+            if not self.compressed and self.message_limited:
+                # No overflow: message_size counts bytes received, h.length is below 2**63.
                 total = self.message_size + h.length
-                if total > <uint64_t>self.max_message_size:
+                if total > self.max_message_size:
                     raise MessageTooBig(
                         f"message of {total} bytes or more exceeds the limit of {self.max_message_size} bytes"
                     )

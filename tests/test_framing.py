@@ -493,9 +493,14 @@ def test_limits_checked_from_the_header(impl, limit, stream):
     assert str(error).startswith(f"{'frame' if limit == 'max_frame_size' else 'message'} of {2**40} bytes")
 
 
-def test_limits_not_reached_by_announced_huge_limits(impl):
-    decoder = impl.FrameDecoder(expect_mask=None, max_frame_size=2**80, max_message_size=2**63)
+def test_huge_limits(impl):
+    decoder = impl.FrameDecoder(expect_mask=None, max_frame_size=2**80, max_message_size=2**80)
     assert decoder.decode(b"\x82\x01x") == ([(2, True, 0, b"x")], 3, None)
+    # A total past 2**63: the message limit is exact there too.
+    decoder = impl.FrameDecoder(expect_mask=None, max_message_size=2**63)
+    frames, consumed, error = decoder.decode(b"\x02\x05abcde" + impl.encode_header(0, 2**63 - 1))
+    assert (frames, consumed, type(error)) == ([(2, False, 0, b"abcde")], 7, MessageTooBig)
+    assert str(error) == f"message of {2**63 + 4} bytes or more exceeds the limit of {2**63} bytes"
 
 
 def test_payload_arriving_in_pieces(impl):
