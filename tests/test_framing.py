@@ -669,7 +669,7 @@ def conversations(draw, max_messages=6):
     return frames, b"".join(wire), side
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=SUPPRESSED)
+@settings(max_examples=150, deadline=None, suppress_health_check=SUPPRESSED)
 @given(conversation=conversations(), data=st.data())
 def test_conversation_any_split(both, conversation, data):
     frames, wire, side = conversation
@@ -686,7 +686,7 @@ def test_conversation_any_split(both, conversation, data):
     assert calls[0] == calls[1]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=SUPPRESSED)
+@settings(max_examples=30, deadline=None, suppress_health_check=SUPPRESSED)
 @given(conversation=conversations(max_messages=4))
 def test_conversation_every_byte_boundary(both, conversation):
     frames, wire, side = conversation
@@ -720,7 +720,7 @@ def damaged(draw):
     return bytes(wire), side
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=SUPPRESSED)
+@settings(max_examples=500, deadline=None, suppress_health_check=SUPPRESSED)
 @given(
     case=damaged(),
     allowed_rsv=st.integers(0, 7),
