@@ -1,1 +1,449 @@
-# Frame header coding and the batch frame decoder.
+# Frame header coding and the batch frame decoder, RFC 6455 section 5.2.
+# wsframe/_fallback/framing.py is the readable reference: same results, same errors in the same order.
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.number cimport PyNumber_Index
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_New, PyTuple_SET_ITEM
+from libc.stdint cimport UINT64_MAX, uint64_t
+from libc.string cimport memcpy, memset
+
+from wsframe.errors import InvalidUTF8, MessageTooBig, ProtocolError
+
+cdef extern from "mask.h":
+    void wsf_mask(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsigned char key[4], int phase) nogil
+
+cdef extern from "utf8.h":
+    ctypedef struct wsf_utf8_state:
+        pass
+    Py_ssize_t wsf_utf8_feed(wsf_utf8_state *st, const unsigned char *p, Py_ssize_t n) nogil
+    int wsf_utf8_complete(const wsf_utf8_state *st) nogil
+
+cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object value, int *overflow) except? -1
+    void PyObject_GC_UnTrack(object op)
+
+cdef enum:
+    RESERVED_OPCODES = 0xF8F8  # bit n set: opcode n is reserved (3-7, 11-15)
+    EXPECT_EITHER = -1  # expect_mask=None
+
+
+# Opcodes and rsv values as Python ints, to build frame tuples without conversions.
+cdef tuple SMALL_INTS = tuple(range(16))
+
+
+cdef struct frame_header:
+    bint fin
+    int rsv
+    int opcode
+    uint64_t length
+    bint masked
+    unsigned char key[4]
+    Py_ssize_t header_length
+
+
+cdef long long int_argument(object value, long long high, str name) except? -1:
+    """value (an int or an __index__ object) if it is in 0..high, else ValueError(f"invalid {name} {value}")."""
+    cdef int overflow
+    cdef long long result = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow or result < 0 or result > high:
+        raise ValueError(f"invalid {name} {PyNumber_Index(value)}")
+    return result
+
+
+cdef bint limit_argument(object value, str name, uint64_t *limit) except -1:
+    """Stores a size limit in limit; False for None (no limit). Limits past 2**64-1 become 2**64-1, which
+    no length or message total reaches either."""
+    if value is None:
+        return False
+    value = PyNumber_Index(value)
+    if value < 0:
+        raise ValueError(f"{name} must be None or >= 0, not {value}")
+    limit[0] = <uint64_t>value if value <= UINT64_MAX else UINT64_MAX
+    return True
+
+
+cdef inline int expect_mask_argument(object expect_mask) except -2:
+    if expect_mask is None:
+        return EXPECT_EITHER
+    return 1 if expect_mask else 0
+
+
+cdef bint get_mask_key(object mask_key, unsigned char key[4]) except -1:
+    """Copies the 4-byte mask_key into key; False when mask_key is None."""
+    cdef Py_buffer view
+    if mask_key is None:
+        return False
+    if PyBytes_CheckExact(mask_key) and PyBytes_GET_SIZE(mask_key) == 4:
+        memcpy(key, PyBytes_AS_STRING(mask_key), 4)
+        return True
+    get_contiguous_buffer(mask_key, &view)
+    try:
+        if view.len != 4:
+            raise ValueError(f"mask key must be 4 bytes, not {view.len}")
+        memcpy(key, view.buf, 4)
+    finally:
+        PyBuffer_Release(&view)
+    return True
+
+
+cdef inline int first_byte(object opcode, bint fin, object rsv) except -1:
+    """FIN, RSV1-3 and opcode as the header's first byte, after checking the argument ranges."""
+    cdef int op = <int>int_argument(opcode, 15, "opcode")
+    cdef int bits = <int>int_argument(rsv, 7, "rsv")
+    return (0x80 if fin else 0) | bits << 4 | op
+
+
+cdef inline Py_ssize_t header_size(uint64_t length, bint masked) noexcept nogil:
+    return (2 if length < 126 else 4 if length < 65536 else 10) + (4 if masked else 0)
+
+
+cdef inline void write_header(unsigned char *out, int first, uint64_t length, const unsigned char *key) noexcept nogil:
+    """Writes the header_size(length, key != NULL) bytes of the header with the minimal length encoding."""
+    cdef int i, mask_bit = 0x80 if key != NULL else 0
+    out[0] = <unsigned char>first
+    if length < 126:
+        out[1] = <unsigned char>(mask_bit | length)
+        out += 2
+    elif length < 65536:
+        out[1] = <unsigned char>(mask_bit | 126)
+        out[2] = <unsigned char>(length >> 8)
+        out[3] = <unsigned char>length
+        out += 4
+    else:
+        out[1] = <unsigned char>(mask_bit | 127)
+        for i in range(8):
+            out[2 + i] = <unsigned char>(length >> (56 - 8 * i))
+        out += 10
+    if key != NULL:
+        memcpy(out, key, 4)
+
+
+def encode_header(opcode, length, *, bint fin=True, rsv=0, mask_key=None):
+    """The header of a frame with a payload of ``length`` bytes (masked when ``mask_key`` is given)."""
+    cdef unsigned char key[4]
+    cdef int first = first_byte(opcode, fin, rsv)
+    cdef uint64_t n = <uint64_t>int_argument(length, 0x7FFFFFFFFFFFFFFF, "payload length")
+    cdef bint masked = get_mask_key(mask_key, key)
+    header = PyBytes_FromStringAndSize(NULL, header_size(n, masked))
+    write_header(<unsigned char *>PyBytes_AS_STRING(header), first, n, key if masked else NULL)
+    return header
+
+
+cdef bytes build_frame(int first, const unsigned char *payload, Py_ssize_t n, object mask_key):
+    cdef unsigned char key[4]
+    cdef bint masked = get_mask_key(mask_key, key)
+    cdef Py_ssize_t header_length = header_size(<uint64_t>n, masked)
+    frame = PyBytes_FromStringAndSize(NULL, header_length + n)
+    cdef unsigned char *out = <unsigned char *>PyBytes_AS_STRING(frame)
+    write_header(out, first, <uint64_t>n, key if masked else NULL)
+    if masked:
+        wsf_mask(out + header_length, payload, n, key, 0)
+    else:
+        memcpy(out + header_length, payload, n)
+    return frame
+
+
+def encode_frame(opcode, payload, *, bint fin=True, rsv=0, mask_key=None):
+    """A whole frame, header and payload (masked with ``mask_key`` if given), as one bytes object."""
+    cdef Py_buffer view
+    cdef int first = first_byte(opcode, fin, rsv)
+    if PyBytes_CheckExact(payload):
+        return build_frame(first, <const unsigned char *>PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload),
+                           mask_key)
+    get_contiguous_buffer(payload, &view)
+    try:
+        return build_frame(first, <const unsigned char *>view.buf, view.len, mask_key)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef int header_error(str message) except -1:
+    raise ProtocolError(message)
+
+
+cdef inline Py_ssize_t parse_header(const unsigned char *p, Py_ssize_t available, int expect_mask,
+                                    int allowed_rsv, frame_header *h) except -1:
+    """0 when p starts with a complete valid header (then in h), else the count of bytes still missing.
+
+    Raises ProtocolError for an invalid header, the checks in the contract's order.
+    """
+    cdef unsigned int length7, disallowed
+    cdef uint64_t length
+    cdef int i
+    if available < 2:
+        return 2 - available
+    h.fin = p[0] >> 7
+    h.rsv = (p[0] >> 4) & 7
+    h.opcode = p[0] & 0x0F
+    h.masked = p[1] >> 7
+    length7 = p[1] & 0x7F
+    if (RESERVED_OPCODES >> h.opcode) & 1:
+        header_error(f"reserved opcode {h.opcode}")
+    disallowed = h.rsv & ~allowed_rsv
+    if disallowed:
+        header_error(f"reserved bits set: RSV{1 if disallowed & 4 else 2 if disallowed & 2 else 3}")
+    if h.opcode >= 8:
+        if not h.fin:
+            header_error("fragmented control frame")
+        if length7 > 125:
+            header_error("control frame payload over 125 bytes")
+    if expect_mask != EXPECT_EITHER and h.masked != expect_mask:
+        header_error("unmasked frame from a client" if expect_mask else "masked frame from a server")
+    h.header_length = 2 + (2 if length7 == 126 else 8 if length7 == 127 else 0) + (4 if h.masked else 0)
+    if available < h.header_length:
+        return h.header_length - available
+    if length7 < 126:
+        h.length = length7
+    elif length7 == 126:
+        h.length = (<uint64_t>p[2] << 8) | p[3]
+        if h.length < 126:
+            header_error("payload length not minimally encoded")
+    else:
+        length = 0
+        for i in range(8):
+            length = (length << 8) | p[2 + i]
+        if length >> 63:
+            header_error("payload length over 2**63-1")
+        if length < 65536:
+            header_error("payload length not minimally encoded")
+        h.length = length
+    if h.masked:
+        memcpy(h.key, p + h.header_length - 4, 4)
+    return 0
+
+
+def decode_header(data, offset=0, *, expect_mask=None, allowed_rsv=0):
+    """Parses the frame header at ``data[offset]``.
+
+    Returns ``(fin, rsv, opcode, payload_length, mask_key, header_length)``, or the number of bytes still
+    missing (an int > 0) when the header is incomplete. Raises ProtocolError for an invalid header.
+    """
+    cdef Py_buffer view
+    cdef frame_header h
+    cdef Py_ssize_t missing
+    cdef int overflow
+    cdef long long start
+    get_contiguous_buffer(data, &view)
+    try:
+        start = PyLong_AsLongLongAndOverflow(offset, &overflow)
+        if overflow or start < 0 or start > view.len:
+            raise ValueError(f"offset {PyNumber_Index(offset)} out of range")
+        missing = parse_header(<const unsigned char *>view.buf + start, view.len - <Py_ssize_t>start,
+                               expect_mask_argument(expect_mask), <int>int_argument(allowed_rsv, 7, "allowed_rsv"), &h)
+    finally:
+        PyBuffer_Release(&view)
+    if missing:
+        return missing
+    key = PyBytes_FromStringAndSize(<char *>h.key, 4) if h.masked else None
+    return (h.fin, h.rsv, h.opcode, h.length, key, h.header_length)
+
+
+cdef inline int append_frame(list frames, int opcode, bint fin, int rsv, object payload) except -1:
+    """Appends the frame tuple (opcode, fin, rsv, payload), built from cached objects."""
+    frame = PyTuple_New(4)
+    item = <object>PyTuple_GET_ITEM(SMALL_INTS, opcode)
+    Py_INCREF(item)
+    PyTuple_SET_ITEM(frame, 0, item)
+    item = True if fin else False
+    Py_INCREF(item)
+    PyTuple_SET_ITEM(frame, 1, item)
+    item = <object>PyTuple_GET_ITEM(SMALL_INTS, rsv)
+    Py_INCREF(item)
+    PyTuple_SET_ITEM(frame, 2, item)
+    Py_INCREF(payload)
+    PyTuple_SET_ITEM(frame, 3, payload)
+    PyObject_GC_UnTrack(frame)  # it holds no containers: the garbage collector has nothing to look for
+    frames.append(frame)
+    return 0
+
+
+cdef class FrameDecoder:
+    """Decodes every complete frame of each chunk of a byte stream: header checks, unmasking,
+    message sequencing, size limits and UTF-8 validation of text messages.
+
+    ``expect_mask``: True on a server (frames must be masked), False on a client, None for either.
+    ``allowed_rsv``: the RSV bits that negotiated extensions allow (4 = RSV1).
+    ``max_frame_size`` / ``max_message_size``: limits in payload bytes, None for no limit.
+    ``stream``: emit data frames piece by piece as their bytes arrive instead of whole.
+    """
+
+    cdef int expect_mask  # 1, 0 or EXPECT_EITHER
+    cdef int allowed_rsv
+    cdef bint frame_limited
+    cdef uint64_t max_frame_size
+    cdef bint message_limited
+    cdef uint64_t max_message_size
+    cdef bint stream
+    cdef object error  # the ProtocolError that ended the stream, or None
+    # The frame in progress: between its header and the end of its payload.
+    cdef bint in_frame
+    cdef bint fin
+    cdef int rsv
+    cdef int opcode
+    cdef uint64_t remaining  # payload bytes still to come
+    cdef bint masked
+    cdef unsigned char key[4]
+    cdef int phase  # payload bytes received so far, modulo 4
+    cdef object payload  # whole-frame mode: the bytes object being filled, of the frame's final size
+    cdef Py_ssize_t filled
+    cdef bint piece_sent  # stream mode: a piece of this frame was emitted
+    cdef bint validate  # this frame's payload is text to validate
+    # The data message in progress.
+    cdef bint in_message  # a non-final data frame was received: continuations must follow
+    cdef bint compressed  # RSV1 on its first frame
+    cdef bint text  # uncompressed text: validated as UTF-8
+    cdef uint64_t message_size  # payload bytes announced so far
+    cdef Py_ssize_t text_size  # payload bytes validated so far
+    cdef wsf_utf8_state utf8
+
+    def __init__(self, *, expect_mask, allowed_rsv=0, max_frame_size=None, max_message_size=None, stream=False):
+        self.expect_mask = expect_mask_argument(expect_mask)
+        self.allowed_rsv = <int>int_argument(allowed_rsv, 7, "allowed_rsv")
+        self.frame_limited = limit_argument(max_frame_size, "max_frame_size", &self.max_frame_size)
+        self.message_limited = limit_argument(max_message_size, "max_message_size", &self.max_message_size)
+        self.stream = stream
+
+    def decode(self, data):
+        """Decodes the frames in ``data`` (bytes-like) that complete in it.
+
+        Returns ``(frames, consumed, error)``: frames as ``(opcode, fin, rsv, payload)`` tuples; consumed,
+        the bytes of data used (the rest, a partial header, must be passed again with more data); error,
+        None or the ProtocolError that ended the stream (then consumed counts the bytes before the frame
+        that failed, and every later call returns ``([], 0, error)``).
+        """
+        cdef Py_buffer view
+        if PyBytes_CheckExact(data):
+            with cython.critical_section(self):  # free-threaded builds: one decode at a time per decoder
+                return self.decode_from(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+        get_contiguous_buffer(data, &view)
+        try:
+            with cython.critical_section(self):
+                return self.decode_from(<const unsigned char *>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef tuple decode_from(self, const unsigned char *data, Py_ssize_t end):
+        cdef frame_header h
+        cdef Py_ssize_t pos = 0, frame_start = 0, size
+        if self.error is not None:
+            return [], 0, self.error
+        cdef list frames = []
+        try:
+            while True:
+                frame_start = pos
+                if not self.in_frame:
+                    if parse_header(data + pos, end - pos, self.expect_mask, self.allowed_rsv, &h):
+                        break
+                    self.start_frame(&h)
+                    pos += h.header_length
+                size = end - pos
+                if <uint64_t>size > self.remaining:
+                    size = <Py_ssize_t>self.remaining
+                self.receive(data + pos, size, frames)
+                pos += size
+                if self.in_frame:  # the rest of the payload is in later data
+                    break
+        except ProtocolError as exc:
+            self.error = exc
+            return frames, frame_start, exc
+        return frames, pos, None
+
+    cdef int start_frame(self, frame_header *h) except -1:
+        """Checks a valid header against the message in progress and the limits, then starts the frame."""
+        cdef bint data_frame = h.opcode < 8
+        cdef uint64_t total
+        if data_frame:
+            if h.opcode == 0 and not self.in_message:
+                raise ProtocolError("continuation frame without a message to continue")
+            if h.opcode != 0 and self.in_message:
+                raise ProtocolError("new message started inside a fragmented message")
+        if self.frame_limited and h.length > self.max_frame_size:
+            raise MessageTooBig(f"frame of {h.length} bytes exceeds the limit of {self.max_frame_size} bytes")
+        if data_frame:
+            if h.opcode != 0:
+                self.compressed = h.rsv & 4
+                self.text = h.opcode == 1 and not self.compressed
+                self.message_size = 0
+                self.text_size = 0
+                memset(&self.utf8, 0, sizeof(wsf_utf8_state))
+            if not self.compressed and self.message_limited:
+                # No overflow: message_size counts bytes received, h.length is below 2**63.
+                total = self.message_size + h.length
+                if total > self.max_message_size:
+                    raise MessageTooBig(
+                        f"message of {total} bytes or more exceeds the limit of {self.max_message_size} bytes"
+                    )
+                self.message_size = total
+            self.in_message = not h.fin
+        self.in_frame = True
+        self.fin = h.fin
+        self.rsv = h.rsv
+        self.opcode = h.opcode
+        self.remaining = h.length
+        self.masked = h.masked
+        memcpy(self.key, h.key, 4)
+        self.phase = 0
+        self.piece_sent = False
+        self.validate = data_frame and self.text
+        if not (self.stream and data_frame):
+            self.payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>h.length)
+            self.filled = 0
+        return 0
+
+    cdef int receive(self, const unsigned char *src, Py_ssize_t size, list frames) except -1:
+        """Takes the next size bytes of the frame's payload; appends the frame (or a stream piece) to frames.
+
+        The frame's state is updated before the append, the one step that can run Python code (the garbage
+        collector): a decoder reached from there finds itself consistent.
+        """
+        cdef bint done = <uint64_t>size == self.remaining
+        cdef bint whole = not (self.stream and self.opcode < 8)
+        cdef bint first_piece = not self.piece_sent
+        cdef unsigned char *dst
+        if whole:
+            payload = self.payload
+            dst = <unsigned char *>PyBytes_AS_STRING(payload) + self.filled
+        elif size or done:
+            payload = PyBytes_FromStringAndSize(NULL, size)
+            dst = <unsigned char *>PyBytes_AS_STRING(payload)
+        else:
+            return 0  # a stream piece would be empty
+        self.unmask(dst, src, size)
+        if self.validate:
+            self.check_text(dst, size, done and self.fin)
+        self.filled += size
+        self.remaining -= <uint64_t>size
+        self.piece_sent = True
+        if done:
+            self.in_frame = False
+            self.payload = None
+        if whole:
+            if done:
+                append_frame(frames, self.opcode, self.fin, self.rsv, payload)
+        elif first_piece:
+            append_frame(frames, self.opcode, done and self.fin, self.rsv, payload)
+        else:
+            append_frame(frames, 0, done and self.fin, 0, payload)
+        return 0
+
+    cdef inline void unmask(self, unsigned char *dst, const unsigned char *src, Py_ssize_t size) noexcept:
+        if self.masked:
+            wsf_mask(dst, src, size, self.key, self.phase)
+            self.phase = (self.phase + <int>(size & 3)) & 3
+        else:
+            memcpy(dst, src, size)
+
+    cdef int check_text(self, const unsigned char *text, Py_ssize_t size, bint message_end) except -1:
+        """Validates the next bytes of a text message; at its end, checks it ends on a character."""
+        cdef Py_ssize_t invalid, offset
+        if size:
+            invalid = wsf_utf8_feed(&self.utf8, text, size)
+            if invalid >= 0:
+                offset = self.text_size + invalid
+                raise InvalidUTF8(f"invalid UTF-8 at byte {offset} of the text message", offset)
+            self.text_size += size
+        if message_end and not wsf_utf8_complete(&self.utf8):
+            offset = self.text_size
+            raise InvalidUTF8(f"truncated UTF-8 sequence at byte {offset} of the text message", offset)
+        return 0

@@ -1,5 +1,295 @@
-"""TODO"""
-def encode_header(*a, **k): raise NotImplementedError
-def encode_frame(*a, **k): raise NotImplementedError
-def decode_header(*a, **k): raise NotImplementedError
-class FrameDecoder: pass
+"""Frame coding, RFC 6455 section 5.2: header encoding and decoding, and the batch frame decoder.
+
+The pure-Python reference for ``src/framing.pxi``: the same results and the same errors, checked in the
+same order (see /work/shared_contract.md, section 3).
+"""
+
+import operator
+import struct
+
+from ..errors import InvalidUTF8, MessageTooBig, ProtocolError
+from .buffers import contiguous_bytes
+from .mask import mask
+from .utf8 import Utf8Validator
+
+__all__ = ["encode_header", "encode_frame", "decode_header", "FrameDecoder"]
+
+_HEADER_7 = struct.Struct("!BB")
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
+_U16 = struct.Struct("!H")
+_U64 = struct.Struct("!Q")
+
+_MAX_LENGTH = 2**63 - 1
+_RESERVED_OPCODES = frozenset((3, 4, 5, 6, 7, 11, 12, 13, 14, 15))
+
+
+def _first_byte(opcode, fin, rsv) -> int:
+    """FIN, RSV1-3 and opcode as the header's first byte, after checking the argument ranges."""
+    opcode = operator.index(opcode)
+    if not 0 <= opcode <= 15:
+        raise ValueError(f"invalid opcode {opcode}")
+    rsv = operator.index(rsv)
+    if not 0 <= rsv <= 7:
+        raise ValueError(f"invalid rsv {rsv}")
+    return (0x80 if fin else 0) | rsv << 4 | opcode
+
+
+def _mask_key(mask_key):
+    """The 4-byte key as bytes, or None."""
+    if mask_key is None:
+        return None
+    key = contiguous_bytes(mask_key)
+    if len(key) != 4:
+        raise ValueError(f"mask key must be 4 bytes, not {len(key)}")
+    return bytes(key)
+
+
+def _header(first: int, length: int, key) -> bytes:
+    """The header with the minimal length encoding, then the mask key if any."""
+    mask_bit = 0 if key is None else 0x80
+    if length < 126:
+        header = _HEADER_7.pack(first, mask_bit | length)
+    elif length < 65536:
+        header = _HEADER_16.pack(first, mask_bit | 126, length)
+    else:
+        header = _HEADER_64.pack(first, mask_bit | 127, length)
+    return header if key is None else header + key
+
+
+def encode_header(opcode, length, *, fin=True, rsv=0, mask_key=None) -> bytes:
+    """The header of a frame with a payload of ``length`` bytes (masked when ``mask_key`` is given)."""
+    first = _first_byte(opcode, fin, rsv)
+    length = operator.index(length)
+    if not 0 <= length <= _MAX_LENGTH:
+        raise ValueError(f"invalid payload length {length}")
+    return _header(first, length, _mask_key(mask_key))
+
+
+def encode_frame(opcode, payload, *, fin=True, rsv=0, mask_key=None) -> bytes:
+    """A whole frame, header and payload (masked with ``mask_key`` if given), as one bytes object."""
+    first = _first_byte(opcode, fin, rsv)
+    data = contiguous_bytes(payload)
+    key = _mask_key(mask_key)
+    header = _header(first, len(data), key)
+    return header + (data if key is None else mask(data, key))
+
+
+def _check_allowed_rsv(allowed_rsv) -> int:
+    allowed_rsv = operator.index(allowed_rsv)
+    if not 0 <= allowed_rsv <= 7:
+        raise ValueError(f"invalid allowed_rsv {allowed_rsv}")
+    return allowed_rsv
+
+
+def _parse_header(view, pos: int, expect_mask, allowed_rsv: int):
+    """decode_header on a checked view and offset: the header tuple or the count of missing bytes."""
+    available = len(view) - pos
+    if available < 2:
+        return 2 - available
+    first = view[pos]
+    second = view[pos + 1]
+    fin = first >= 0x80
+    rsv = first >> 4 & 7
+    opcode = first & 0x0F
+    masked = second >= 0x80
+    length = second & 0x7F
+    if opcode in _RESERVED_OPCODES:
+        raise ProtocolError(f"reserved opcode {opcode}")
+    disallowed = rsv & ~allowed_rsv
+    if disallowed:
+        bit = 1 if disallowed & 4 else 2 if disallowed & 2 else 3
+        raise ProtocolError(f"reserved bits set: RSV{bit}")
+    if opcode >= 8:
+        if not fin:
+            raise ProtocolError("fragmented control frame")
+        if length > 125:
+            raise ProtocolError("control frame payload over 125 bytes")
+    if expect_mask is not None:
+        if expect_mask and not masked:
+            raise ProtocolError("unmasked frame from a client")
+        if not expect_mask and masked:
+            raise ProtocolError("masked frame from a server")
+    header_length = 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if masked else 0)
+    if available < header_length:
+        return header_length - available
+    if length == 126:
+        (length,) = _U16.unpack_from(view, pos + 2)
+        if length < 126:
+            raise ProtocolError("payload length not minimally encoded")
+    elif length == 127:
+        (length,) = _U64.unpack_from(view, pos + 2)
+        if length > _MAX_LENGTH:
+            raise ProtocolError("payload length over 2**63-1")
+        if length < 65536:
+            raise ProtocolError("payload length not minimally encoded")
+    key = bytes(view[pos + header_length - 4 : pos + header_length]) if masked else None
+    return (fin, rsv, opcode, length, key, header_length)
+
+
+def decode_header(data, offset=0, *, expect_mask=None, allowed_rsv=0):
+    """Parses the frame header at ``data[offset]``.
+
+    Returns ``(fin, rsv, opcode, payload_length, mask_key, header_length)``, or the number of bytes still
+    missing (an int > 0) when the header is incomplete. Raises ProtocolError for an invalid header.
+    """
+    view = contiguous_bytes(data)
+    offset = operator.index(offset)
+    if not 0 <= offset <= len(view):
+        raise ValueError(f"offset {offset} out of range")
+    return _parse_header(view, offset, expect_mask, _check_allowed_rsv(allowed_rsv))
+
+
+def _check_limit(name: str, limit):
+    if limit is None:
+        return None
+    limit = operator.index(limit)
+    if limit < 0:
+        raise ValueError(f"{name} must be None or >= 0, not {limit}")
+    return limit
+
+
+class FrameDecoder:
+    """Decodes every complete frame of each chunk of a byte stream: header checks, unmasking,
+    message sequencing, size limits and UTF-8 validation of text messages.
+
+    ``expect_mask``: True on a server (frames must be masked), False on a client, None for either.
+    ``allowed_rsv``: the RSV bits that negotiated extensions allow (4 = RSV1).
+    ``max_frame_size`` / ``max_message_size``: limits in payload bytes, None for no limit.
+    ``stream``: emit data frames piece by piece as their bytes arrive instead of whole.
+    """
+
+    def __init__(self, *, expect_mask, allowed_rsv=0, max_frame_size=None, max_message_size=None, stream=False):
+        self._expect_mask = None if expect_mask is None else bool(expect_mask)
+        self._allowed_rsv = _check_allowed_rsv(allowed_rsv)
+        self._max_frame_size = _check_limit("max_frame_size", max_frame_size)
+        self._max_message_size = _check_limit("max_message_size", max_message_size)
+        self._stream = bool(stream)
+        self._error = None
+        # The frame in progress: between its header and the end of its payload.
+        self._in_frame = False
+        self._fin = self._rsv = self._opcode = 0
+        self._remaining = 0  # payload bytes still to come
+        self._key = None
+        self._phase = 0  # payload bytes received so far, modulo 4
+        self._chunks = []  # unmasked payload received so far (whole-frame mode)
+        self._piece_sent = False  # stream mode: a piece of this frame was emitted
+        self._validate = False  # this frame's payload is text to validate
+        # The data message in progress.
+        self._in_message = False  # a non-final data frame was received: continuations must follow
+        self._compressed = False  # RSV1 on its first frame
+        self._text = False  # uncompressed text: validated as UTF-8
+        self._message_size = 0  # payload bytes announced so far
+        self._utf8 = Utf8Validator()  # over the whole message, when it is uncompressed text
+        self._utf8_complete = True  # the text so far ends on a character boundary
+
+    def decode(self, data):
+        """Decodes the frames in ``data`` (bytes-like) that complete in it.
+
+        Returns ``(frames, consumed, error)``: frames as ``(opcode, fin, rsv, payload)`` tuples; consumed,
+        the bytes of data used (the rest, a partial header, must be passed again with more data); error,
+        None or the ProtocolError that ended the stream (then consumed counts the bytes before the frame
+        that failed, and every later call returns ``([], 0, error)``).
+        """
+        view = contiguous_bytes(data)
+        if self._error is not None:
+            return [], 0, self._error
+        frames = []
+        pos = 0
+        end = len(view)
+        while True:
+            frame_start = pos
+            try:
+                if not self._in_frame:
+                    header = _parse_header(view, pos, self._expect_mask, self._allowed_rsv)
+                    if type(header) is int:
+                        break
+                    self._start_frame(*header[:5])
+                    pos += header[5]
+                size = min(self._remaining, end - pos)
+                self._receive(view[pos : pos + size], frames)
+            except ProtocolError as exc:
+                self._error = exc
+                return frames, frame_start, exc
+            pos += size
+            if self._in_frame:  # the rest of the payload is in later data
+                break
+        return frames, pos, None
+
+    def _start_frame(self, fin, rsv, opcode, length, key):
+        """Checks a valid header against the message in progress and the limits, then starts the frame."""
+        data_frame = opcode < 8
+        if data_frame:
+            if opcode == 0 and not self._in_message:
+                raise ProtocolError("continuation frame without a message to continue")
+            if opcode != 0 and self._in_message:
+                raise ProtocolError("new message started inside a fragmented message")
+        if self._max_frame_size is not None and length > self._max_frame_size:
+            raise MessageTooBig(f"frame of {length} bytes exceeds the limit of {self._max_frame_size} bytes")
+        if data_frame:
+            if opcode != 0:
+                self._compressed = bool(rsv & 4)
+                self._message_size = 0
+                self._utf8.reset()
+                self._utf8_complete = True
+            if not self._compressed and self._max_message_size is not None:
+                total = self._message_size + length
+                if total > self._max_message_size:
+                    raise MessageTooBig(
+                        f"message of {total} bytes or more exceeds the limit of {self._max_message_size} bytes"
+                    )
+            self._message_size += length
+            self._in_message = not fin
+            # A continuation frame keeps the message's text flag from its first frame.
+            if opcode != 0:
+                self._text = opcode == 1 and not self._compressed
+        self._in_frame = True
+        self._fin, self._rsv, self._opcode = fin, rsv, opcode
+        self._remaining = length
+        self._key = key
+        self._phase = 0
+        self._chunks = []
+        self._piece_sent = False
+        self._validate = data_frame and self._text
+
+    def _receive(self, chunk, frames):
+        """Takes the next bytes of the frame's payload; appends the frame (or a stream piece) to frames."""
+        size = len(chunk)
+        if self._key is None:
+            payload = bytes(chunk)
+        else:
+            payload = mask(chunk, self._key, self._phase)
+            self._phase = (self._phase + size) & 3
+        self._remaining -= size
+        done = self._remaining == 0
+        if self._validate:
+            self._check_text(payload, done and self._fin)
+        if self._stream and self._opcode < 8:
+            if size or done:
+                if self._piece_sent:
+                    frames.append((0, done and self._fin, 0, payload))
+                else:
+                    frames.append((self._opcode, done and self._fin, self._rsv, payload))
+                self._piece_sent = True
+        elif done:
+            if self._chunks:
+                self._chunks.append(payload)
+                payload = b"".join(self._chunks)
+            frames.append((self._opcode, self._fin, self._rsv, payload))
+        else:
+            self._chunks.append(payload)
+        if done:
+            self._in_frame = False
+            self._chunks = []
+
+    def _check_text(self, payload: bytes, message_end: bool):
+        """Validates the next bytes of a text message; at its end, checks it ends on a character."""
+        if payload:
+            try:
+                self._utf8_complete = self._utf8.feed(payload)
+            except InvalidUTF8 as exc:
+                offset = exc.offset
+                raise InvalidUTF8(f"invalid UTF-8 at byte {offset} of the text message", offset) from None
+        if message_end and not self._utf8_complete:
+            offset = self._utf8.bytes_fed
+            raise InvalidUTF8(f"truncated UTF-8 sequence at byte {offset} of the text message", offset)

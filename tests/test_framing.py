@@ -1,0 +1,751 @@
+"""Frame coding (contract section 3): encode_header, encode_frame, decode_header, FrameDecoder.
+
+Every test runs against both implementations (``impl``) or compares them (``both``). Expected wire bytes
+come from RFC 6455 section 5.7 or from ``reference_frame``, a deliberately naive encoder.
+"""
+
+import array
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from wsframe.errors import InvalidUTF8, MessageTooBig, ProtocolError
+
+KEY = bytes.fromhex("37fa213d")
+DATA_OPCODES = (1, 2)
+CONTROL_OPCODES = (8, 9, 10)
+BOUNDARY_LENGTHS = (0, 1, 125, 126, 127, 65535, 65536, 65537)
+
+# The fixtures are plain module references, safe to share between generated examples.
+SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=SUPPRESSED)
+
+
+def reference_frame(opcode, payload, fin=True, rsv=0, key=None):
+    """A frame encoded the obvious way, byte by byte."""
+    mask_bit = 0x80 if key else 0
+    n = len(payload)
+    header = bytes([(0x80 if fin else 0) | rsv << 4 | opcode])
+    if n < 126:
+        header += bytes([mask_bit | n])
+    elif n < 65536:
+        header += bytes([mask_bit | 126]) + n.to_bytes(2, "big")
+    else:
+        header += bytes([mask_bit | 127]) + n.to_bytes(8, "big")
+    if key:
+        header += key
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return header + bytes(payload)
+
+
+def outcome(call):
+    """The result of call(), or the error as (class, message, close_code, offset) for comparisons."""
+    try:
+        return ("ok", call())
+    except Exception as exc:
+        return ("error", error_key(exc))
+
+
+def error_key(exc):
+    if exc is None:
+        return None
+    return (type(exc), str(exc), getattr(exc, "close_code", None), getattr(exc, "offset", None))
+
+
+def feed(decoder, data, cuts):
+    """Feeds data in pieces cut at the sorted positions cuts, re-passing unconsumed bytes like a caller.
+
+    Returns each call's (frames, consumed, error key) and all frames; stops at the first error.
+    """
+    calls, frames = [], []
+    pending = b""
+    start = 0
+    for end in [*cuts, len(data)]:
+        chunk = pending + data[start:end]
+        start = end
+        got, consumed, error = decoder.decode(chunk)
+        calls.append((got, consumed, error_key(error)))
+        frames.extend(got)
+        if error is not None:
+            return calls, frames, error
+        assert 0 <= consumed <= len(chunk)
+        pending = chunk[consumed:]
+        assert len(pending) < 14
+    assert pending == b"", "bytes left over at the end of a whole stream"
+    return calls, frames, None
+
+
+def decode_all(impl, data, cuts=(), **options):
+    options.setdefault("expect_mask", None)
+    return feed(impl.FrameDecoder(**options), data, cuts)
+
+
+def messages(frames):
+    """Frames (or stream pieces) reduced to messages: data fragments joined, control frames as they come."""
+    result, parts = [], []
+    opcode = None
+    for op, fin, rsv, payload in frames:
+        if op >= 8:
+            result.append((op, payload))
+            continue
+        if op != 0:
+            opcode = (op, rsv)
+        parts.append(payload)
+        if fin:
+            result.append((opcode, b"".join(parts)))
+            parts = []
+    return result
+
+
+# -- RFC 6455 section 5.7 examples ---------------------------------------------------------------------
+
+RFC_EXAMPLES = [
+    ("text", [(1, True, b"Hello", None)], "810548656c6c6f"),
+    ("masked text", [(1, True, b"Hello", KEY)], "818537fa213d7f9f4d5158"),
+    ("fragmented", [(1, False, b"Hel", None), (0, True, b"lo", None)], "010348656c" "80026c6f"),
+    ("ping", [(9, True, b"Hello", None)], "890548656c6c6f"),
+    ("masked pong", [(10, True, b"Hello", KEY)], "8a8537fa213d7f9f4d5158"),
+    ("256 bytes", [(2, True, bytes(range(256)), None)], "827e0100" + bytes(range(256)).hex()),
+    ("64 KiB", [(2, True, bytes(65536), None)], "827f0000000000010000" + bytes(65536).hex()),
+]
+
+
+@pytest.mark.parametrize("name, frames, wire", RFC_EXAMPLES, ids=[e[0] for e in RFC_EXAMPLES])
+def test_rfc_examples_encode(impl, name, frames, wire):
+    encoded = b"".join(impl.encode_frame(op, payload, fin=fin, mask_key=key) for op, fin, payload, key in frames)
+    assert encoded == bytes.fromhex(wire)
+
+
+@pytest.mark.parametrize("name, frames, wire", RFC_EXAMPLES, ids=[e[0] for e in RFC_EXAMPLES])
+def test_rfc_examples_decode(impl, name, frames, wire):
+    data = bytes.fromhex(wire)
+    got, consumed, error = impl.FrameDecoder(expect_mask=None).decode(data)
+    assert (got, consumed, error) == ([(op, fin, 0, payload) for op, fin, payload, _ in frames], len(data), None)
+
+
+@pytest.mark.parametrize("name, frames, wire", RFC_EXAMPLES, ids=[e[0] for e in RFC_EXAMPLES])
+def test_rfc_examples_headers(impl, name, frames, wire):
+    data = bytes.fromhex(wire)
+    offset = 0
+    for op, fin, payload, key in frames:
+        header = impl.encode_header(op, len(payload), fin=fin, mask_key=key)
+        assert data.startswith(header, offset)
+        assert impl.decode_header(data, offset) == (fin, 0, op, len(payload), key, len(header))
+        offset += len(header) + len(payload)
+    assert offset == len(data)
+
+
+# -- encoding ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", BOUNDARY_LENGTHS)
+@pytest.mark.parametrize("key", [None, KEY, b"\x00\x00\x00\x00"])
+def test_length_boundaries(impl, length, key):
+    payload = bytes(i * 7 & 0xFF for i in range(length))
+    frame = reference_frame(2, payload, key=key)
+    header_length = len(frame) - length
+    assert header_length == (2 if length < 126 else 4 if length < 65536 else 10) + (4 if key else 0)
+    assert impl.encode_frame(2, payload, mask_key=key) == frame
+    assert impl.encode_header(2, length, mask_key=key) == frame[:header_length]
+    assert impl.decode_header(frame) == (True, 0, 2, length, key, header_length)
+    assert impl.FrameDecoder(expect_mask=key is not None).decode(frame) == ([(2, True, 0, payload)], len(frame), None)
+
+
+def test_encode_header_largest_length(impl):
+    header = impl.encode_header(2, 2**63 - 1)
+    assert header == b"\x82\x7f" + (2**63 - 1).to_bytes(8, "big")
+    assert impl.decode_header(header) == (True, 0, 2, 2**63 - 1, None, 10)
+
+
+@pytest.mark.parametrize("fin", [True, False])
+@pytest.mark.parametrize("rsv", range(8))
+@pytest.mark.parametrize("opcode", range(16))
+def test_encode_first_byte(impl, opcode, rsv, fin):
+    expected = bytes([(0x80 if fin else 0) | rsv << 4 | opcode, 3]) + b"abc"
+    assert impl.encode_frame(opcode, b"abc", fin=fin, rsv=rsv) == expected
+    assert impl.encode_header(opcode, 3, fin=fin, rsv=rsv) == expected[:2]
+
+
+@pytest.mark.parametrize("payload", [b"abcdef", bytearray(b"abcdef"), memoryview(b"abcdef"), array.array("B", b"abcdef")])
+@pytest.mark.parametrize("key", [KEY, bytearray(KEY), memoryview(KEY), array.array("B", KEY)])
+def test_encode_bytes_like(impl, payload, key):
+    assert impl.encode_frame(2, payload, mask_key=key) == reference_frame(2, b"abcdef", key=KEY)
+
+
+def test_encode_frame_wide_items(impl):
+    # A buffer's raw bytes are used, whatever its item format.
+    payload = array.array("I", [0x01020304, 0x05060708])
+    assert impl.encode_frame(2, payload) == reference_frame(2, payload.tobytes())
+
+
+ENCODE_ERRORS = [
+    (dict(opcode=16), ValueError, "invalid opcode 16"),
+    (dict(opcode=-1), ValueError, "invalid opcode -1"),
+    (dict(opcode=2**70), ValueError, f"invalid opcode {2**70}"),
+    (dict(rsv=8), ValueError, "invalid rsv 8"),
+    (dict(rsv=-1), ValueError, "invalid rsv -1"),
+    (dict(opcode=16, rsv=8), ValueError, "invalid opcode 16"),
+    (dict(mask_key=b"abc"), ValueError, "mask key must be 4 bytes, not 3"),
+    (dict(mask_key=b"abcde"), ValueError, "mask key must be 4 bytes, not 5"),
+    (dict(mask_key="abcd"), TypeError, "expected a contiguous bytes-like object, not str"),
+    (dict(rsv=8, mask_key=b"abc"), ValueError, "invalid rsv 8"),
+    (dict(opcode=1.0), TypeError, "'float' object cannot be interpreted as an integer"),
+]
+
+
+@pytest.mark.parametrize("arguments, error, message", ENCODE_ERRORS)
+def test_encode_frame_errors(impl, arguments, error, message):
+    arguments = {"opcode": 2, "payload": b"x", **arguments}
+    with pytest.raises(error) as caught:
+        impl.encode_frame(arguments.pop("opcode"), arguments.pop("payload"), **arguments)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("arguments, error, message", ENCODE_ERRORS)
+def test_encode_header_errors(impl, arguments, error, message):
+    arguments = {"opcode": 2, **arguments}
+    with pytest.raises(error) as caught:
+        impl.encode_header(arguments.pop("opcode"), 1, **arguments)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("length", [-1, 2**63, 2**64, 2**100])
+def test_encode_header_invalid_length(impl, length):
+    with pytest.raises(ValueError) as caught:
+        impl.encode_header(2, length, mask_key=b"ab")  # the length is checked before the key
+    assert str(caught.value) == f"invalid payload length {length}"
+
+
+@pytest.mark.parametrize("payload", ["text", None, memoryview(b"abcdef")[::2]])
+def test_encode_frame_payload_type(impl, payload):
+    with pytest.raises(TypeError) as caught:
+        impl.encode_frame(1, payload, mask_key=b"ab")  # the payload is checked before the key
+    assert str(caught.value) == f"expected a contiguous bytes-like object, not {type(payload).__name__}"
+
+
+@FAST
+@given(
+    opcode=st.integers(0, 15),
+    payload=st.binary(max_size=300) | st.sampled_from(BOUNDARY_LENGTHS).map(bytes),
+    fin=st.booleans(),
+    rsv=st.integers(0, 7),
+    key=st.none() | st.binary(min_size=4, max_size=4),
+)
+def test_encode_matches_reference_and_decodes(both, opcode, payload, fin, rsv, key):
+    frame = reference_frame(opcode, payload, fin, rsv, key)
+    header_length = len(frame) - len(payload)
+    for impl in both:
+        assert impl.encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=key) == frame
+        assert impl.encode_header(opcode, len(payload), fin=fin, rsv=rsv, mask_key=key) == frame[:header_length]
+        if opcode in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15) or (opcode >= 8 and (not fin or len(payload) > 125)):
+            continue  # encodable on purpose, but not a valid frame
+        header = impl.decode_header(frame, allowed_rsv=7)
+        assert header == (fin, rsv, opcode, len(payload), key, header_length)
+        if opcode < 8 and not fin or opcode == 0:
+            continue  # not a whole message on its own
+        decoded = impl.FrameDecoder(expect_mask=key is not None, allowed_rsv=7).decode(frame)
+        if opcode == 1 and not rsv & 4:
+            try:
+                payload.decode()
+            except UnicodeDecodeError:
+                assert isinstance(decoded[2], InvalidUTF8)
+                continue
+        assert decoded == ([(opcode, fin, rsv, payload)], len(frame), None)
+
+
+# -- decode_header ---------------------------------------------------------------------------------------
+
+HEADER_ERRORS = [
+    # (first two bytes, expect_mask, allowed_rsv, message): each check, then pairs showing the order.
+    ("83 00", None, 0, "reserved opcode 3"),
+    ("87 00", None, 0, "reserved opcode 7"),
+    ("8b 00", None, 0, "reserved opcode 11"),
+    ("0f ff", True, 0, "reserved opcode 15"),
+    ("f3 00", None, 0, "reserved opcode 3"),
+    ("c1 00", None, 0, "reserved bits set: RSV1"),
+    ("a1 00", None, 0, "reserved bits set: RSV2"),
+    ("91 00", None, 0, "reserved bits set: RSV3"),
+    ("f1 00", None, 0, "reserved bits set: RSV1"),
+    ("f1 00", None, 4, "reserved bits set: RSV2"),
+    ("f1 00", None, 6, "reserved bits set: RSV3"),
+    ("b1 00", None, 4, "reserved bits set: RSV2"),
+    ("d9 00", None, 0, "reserved bits set: RSV1"),
+    ("09 00", None, 0, "fragmented control frame"),
+    ("49 fe", True, 0, "reserved bits set: RSV1"),
+    ("08 7e", None, 0, "fragmented control frame"),
+    ("8a 7e", None, 0, "control frame payload over 125 bytes"),
+    ("88 7f", None, 0, "control frame payload over 125 bytes"),
+    ("89 7e", True, 0, "control frame payload over 125 bytes"),
+    ("82 00", True, 0, "unmasked frame from a client"),
+    ("82 80", False, 0, "masked frame from a server"),
+    ("82 7e", True, 0, "unmasked frame from a client"),
+    ("82 ff", False, 0, "masked frame from a server"),
+    ("82 7e 00 7d", None, 0, "payload length not minimally encoded"),
+    ("82 7e 00 00", None, 0, "payload length not minimally encoded"),
+    ("82 7f 00 00 00 00 00 00 ff ff", None, 0, "payload length not minimally encoded"),
+    ("82 7f 00 00 00 00 00 00 00 7d", None, 0, "payload length not minimally encoded"),
+    ("82 7f 80 00 00 00 00 00 00 00", None, 0, "payload length over 2**63-1"),
+    ("82 7f ff ff ff ff ff ff ff ff", None, 0, "payload length over 2**63-1"),
+    ("82 ff 80 00 00 00 00 00 00 00 00 00 00 00", True, 0, "payload length over 2**63-1"),
+]
+
+
+@pytest.mark.parametrize("data, expect_mask, allowed_rsv, message", HEADER_ERRORS)
+def test_header_errors(impl, data, expect_mask, allowed_rsv, message):
+    data = bytes.fromhex(data)
+    with pytest.raises(ProtocolError) as caught:
+        impl.decode_header(b"xy" + data, 2, expect_mask=expect_mask, allowed_rsv=allowed_rsv)
+    assert type(caught.value) is ProtocolError
+    assert (str(caught.value), caught.value.close_code) == (message, 1002)
+    # The decoder applies the same checks, before anything else.
+    frames, consumed, error = impl.FrameDecoder(expect_mask=expect_mask, allowed_rsv=allowed_rsv).decode(data)
+    assert (frames, consumed, type(error), str(error)) == ([], 0, ProtocolError, message)
+
+
+def test_allowed_rsv_accepts(impl):
+    for rsv in range(8):
+        assert impl.decode_header(bytes([0x82 | rsv << 4, 0]), allowed_rsv=7) == (True, rsv, 2, 0, None, 2)
+        assert impl.decode_header(bytes([0x82 | rsv << 4, 0]), allowed_rsv=rsv)[1] == rsv
+
+
+def test_length_checked_only_when_complete(impl):
+    # An incomplete extended length is "missing bytes", even if what is there can only be non-minimal.
+    assert impl.decode_header(bytes.fromhex("827e00")) == 1
+    assert impl.decode_header(bytes.fromhex("827f8000")) == 6
+    assert impl.decode_header(bytes.fromhex("82fe007d")) == 4  # the mask key is part of the header
+
+
+HEADER_FORMS = [
+    reference_frame(2, bytes(n), key=key)[: (2 if n < 126 else 4 if n < 65536 else 10) + (4 if key else 0)]
+    for n in (5, 300, 70000)
+    for key in (None, KEY)
+]
+
+
+@pytest.mark.parametrize("header", HEADER_FORMS, ids=lambda h: h[:2].hex())
+def test_missing_counts(impl, header):
+    for available in range(len(header)):
+        expected = 2 - available if available < 2 else len(header) - available
+        assert impl.decode_header(header[:available]) == expected
+        assert impl.decode_header(b"junk" + header[:available], 4) == expected
+        assert impl.FrameDecoder(expect_mask=None).decode(header[:available]) == ([], 0, None)
+    assert impl.decode_header(header)[5] == len(header)
+
+
+def test_decode_header_offset(impl):
+    data = b"\x00\x00\x81\x00"
+    assert impl.decode_header(data, 2) == (True, 0, 1, 0, None, 2)
+    assert impl.decode_header(data, 4) == 2
+    assert impl.decode_header(data, 3) == 1
+    for offset in (-1, 5, 2**70, -(2**70)):
+        with pytest.raises(ValueError) as caught:
+            impl.decode_header(data, offset)
+        assert str(caught.value) == f"offset {offset} out of range"
+
+
+@pytest.mark.parametrize("data", [bytearray(b"\x81\x00"), memoryview(b"\x81\x00"), array.array("B", b"\x81\x00")])
+def test_decode_header_bytes_like(impl, data):
+    assert impl.decode_header(data) == (True, 0, 1, 0, None, 2)
+
+
+@pytest.mark.parametrize("data", ["\x81\x00", 12, memoryview(b"\x81\x00\x00\x00")[::2]])
+def test_decode_header_type(impl, data):
+    with pytest.raises(TypeError) as caught:
+        impl.decode_header(data)
+    assert str(caught.value) == f"expected a contiguous bytes-like object, not {type(data).__name__}"
+
+
+EXTENDED_LENGTHS = [0, 1, 125, 126, 127, 65535, 65536, 2**32, 2**63 - 1, 2**63, 2**64 - 1]
+
+
+@st.composite
+def adversarial_headers(draw):
+    """Bytes around a header: any first two bytes, extended lengths near every boundary, truncations."""
+    first = draw(st.integers(0, 255))
+    second = draw(st.integers(0, 255) | st.sampled_from([0x7E, 0x7F, 0xFE, 0xFF, 0x7D, 0xFD]))
+    length = draw(st.sampled_from(EXTENDED_LENGTHS) | st.integers(0, 2**64 - 1))
+    extended = length.to_bytes(8, "big") if second & 0x7F == 127 else (length & 0xFFFF).to_bytes(2, "big")
+    data = bytes([first, second]) + extended + draw(st.binary(min_size=4, max_size=4))
+    data = data[: draw(st.integers(0, len(data)))] + draw(st.binary(max_size=3))
+    prefix = draw(st.binary(max_size=3))
+    return prefix + data, len(prefix)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=SUPPRESSED)
+@given(case=adversarial_headers(), expect_mask=st.sampled_from([None, True, False]), allowed_rsv=st.integers(0, 7))
+def test_decode_header_native_matches_fallback(both, case, expect_mask, allowed_rsv):
+    data, offset = case
+    native, fallback = (
+        outcome(lambda: impl.decode_header(data, offset, expect_mask=expect_mask, allowed_rsv=allowed_rsv))
+        for impl in both
+    )
+    assert native == fallback
+    if native[0] == "ok" and not isinstance(native[1], int):
+        # A valid header is exactly what the encoder makes of its fields.
+        fin, rsv, opcode, length, key, header_length = native[1]
+        header = data[offset : offset + header_length]
+        assert both[0].encode_header(opcode, length, fin=fin, rsv=rsv, mask_key=key) == header
+        assert reference_frame(opcode, b"", fin, rsv, key)[:1] == header[:1]
+
+
+# -- FrameDecoder ------------------------------------------------------------------------------------------
+
+
+def test_many_frames_in_one_call(impl):
+    frames = [(1 + i % 2, True, 0, f"frame {i}".encode()) for i in range(2000)]
+    data = b"".join(reference_frame(op, payload, key=KEY) for op, _, _, payload in frames)
+    assert impl.FrameDecoder(expect_mask=True).decode(data) == (frames, len(data), None)
+
+
+def test_control_frames_inside_fragmented_messages(impl):
+    frames = [
+        (1, False, 0, "caf".encode()),
+        (9, True, 0, b"ping"),
+        (0, False, 0, "\xe9".encode()[:1]),  # the message's text splits a character across frames
+        (10, True, 0, b""),
+        (0, False, 0, "\xe9".encode()[1:]),
+        (8, True, 0, b"\x03\xe8"),
+        (0, True, 0, b"!"),
+        (2, False, 0, b"\xff"),
+        (9, True, 0, b"\xff\xfe"),
+        (0, True, 0, b"\xfe"),
+    ]
+    data = b"".join(reference_frame(op, payload, fin) for op, fin, _, payload in frames)
+    assert impl.FrameDecoder(expect_mask=False).decode(data) == (frames, len(data), None)
+
+
+SEQUENCE_ERRORS = [
+    ([(0, True, b"x")], "continuation frame without a message to continue"),
+    ([(1, True, b"a"), (0, True, b"x")], "continuation frame without a message to continue"),
+    ([(2, False, b"a"), (0, True, b"b"), (0, False, b"x")], "continuation frame without a message to continue"),
+    ([(1, False, b"a"), (1, True, b"x")], "new message started inside a fragmented message"),
+    ([(1, False, b"a"), (9, True, b""), (2, True, b"x")], "new message started inside a fragmented message"),
+    ([(2, False, b"a"), (0, False, b"b"), (2, False, b"x")], "new message started inside a fragmented message"),
+]
+
+
+@pytest.mark.parametrize("frames, message", SEQUENCE_ERRORS)
+def test_sequencing_errors(impl, frames, message):
+    encoded = [reference_frame(op, payload, fin) for op, fin, payload in frames]
+    decoder = impl.FrameDecoder(expect_mask=False)
+    got, consumed, error = decoder.decode(b"".join(encoded) + b"\x81\x01z")
+    # The frames before the failing one are returned, consumed stops at it.
+    assert got == [(op, fin, 0, payload) for op, fin, payload in frames[:-1]]
+    assert consumed == sum(map(len, encoded[:-1]))
+    assert (type(error), str(error), error.close_code) == (ProtocolError, message, 1002)
+    # The decoder is dead from then on.
+    assert decoder.decode(b"\x81\x00") == ([], 0, error)
+    assert decoder.decode(b"")[2] is error
+
+
+def test_max_frame_size_boundary(impl):
+    decoder = impl.FrameDecoder(expect_mask=False, max_frame_size=300)
+    ok = reference_frame(2, bytes(300))
+    frames, consumed, error = decoder.decode(ok + ok + reference_frame(2, bytes(301)))
+    assert (frames, consumed) == ([(2, True, 0, bytes(300))] * 2, 2 * len(ok))
+    assert (type(error), str(error), error.close_code) == (
+        MessageTooBig, "frame of 301 bytes exceeds the limit of 300 bytes", 1009)
+
+
+def test_max_frame_size_zero_and_control_frames(impl):
+    decoder = impl.FrameDecoder(expect_mask=False, max_frame_size=0)
+    frames, consumed, error = decoder.decode(b"\x82\x00\x89\x00\x89\x01x")
+    assert (frames, consumed) == ([(2, True, 0, b""), (9, True, 0, b"")], 4)
+    assert str(error) == "frame of 1 bytes exceeds the limit of 0 bytes"
+
+
+def test_max_message_size_boundary(impl):
+    decoder = impl.FrameDecoder(expect_mask=False, max_message_size=10)
+    ok = [(1, False, b"abcd"), (9, True, b"control frames do not count"), (0, True, b"efghij")]
+    data = b"".join(reference_frame(op, payload, fin) for op, fin, payload in ok)
+    bad = reference_frame(2, b"12345", False) + reference_frame(0, b"123456", False)
+    frames, consumed, error = decoder.decode(data + bad + b"more")
+    assert frames == [(op, fin, 0, payload) for op, fin, payload in ok] + [(2, False, 0, b"12345")]
+    assert consumed == len(data) + 7
+    assert (type(error), str(error), error.close_code) == (
+        MessageTooBig, "message of 11 bytes or more exceeds the limit of 10 bytes", 1009)
+
+
+def test_max_message_size_single_frame(impl):
+    decoder = impl.FrameDecoder(expect_mask=False, max_message_size=3)
+    frames, consumed, error = decoder.decode(b"\x82\x03abc\x81\x04abcd")
+    assert (frames, consumed) == ([(2, True, 0, b"abc")], 5)
+    assert str(error) == "message of 4 bytes or more exceeds the limit of 3 bytes"
+
+
+def test_max_message_size_skips_compressed_messages(impl):
+    decoder = impl.FrameDecoder(expect_mask=False, allowed_rsv=4, max_message_size=3, max_frame_size=5)
+    data = reference_frame(2, b"abcde", False, rsv=4) + reference_frame(0, b"fghij") + reference_frame(1, b"abcdef")
+    frames, consumed, error = decoder.decode(data)
+    assert frames == [(2, False, 4, b"abcde"), (0, True, 0, b"fghij")]
+    assert str(error) == "frame of 6 bytes exceeds the limit of 5 bytes"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("limit", ["max_frame_size", "max_message_size"])
+def test_limits_checked_from_the_header(impl, limit, stream):
+    # Only the header of a 2**40-byte frame is there: the limit fails at once, nothing is allocated.
+    decoder = impl.FrameDecoder(expect_mask=True, stream=stream, **{limit: 1000})
+    header = impl.encode_header(2, 2**40, mask_key=KEY)
+    frames, consumed, error = decoder.decode(reference_frame(1, b"hi", key=KEY) + header)
+    assert (frames, consumed, type(error)) == ([(1, True, 0, b"hi")], 8, MessageTooBig)
+    assert str(error).startswith(f"{'frame' if limit == 'max_frame_size' else 'message'} of {2**40} bytes")
+
+
+def test_huge_limits(impl):
+    decoder = impl.FrameDecoder(expect_mask=None, max_frame_size=2**80, max_message_size=2**80)
+    assert decoder.decode(b"\x82\x01x") == ([(2, True, 0, b"x")], 3, None)
+    # A total past 2**63: the message limit is exact there too.
+    decoder = impl.FrameDecoder(expect_mask=None, max_message_size=2**63)
+    frames, consumed, error = decoder.decode(b"\x02\x05abcde" + impl.encode_header(0, 2**63 - 1))
+    assert (frames, consumed, type(error)) == ([(2, False, 0, b"abcde")], 7, MessageTooBig)
+    assert str(error) == f"message of {2**63 + 4} bytes or more exceeds the limit of {2**63} bytes"
+
+
+def test_payload_arriving_in_pieces(impl):
+    payload = bytes(range(256)) * 40
+    frame = reference_frame(2, payload, key=KEY)
+    decoder = impl.FrameDecoder(expect_mask=True)
+    assert decoder.decode(frame[:3]) == ([], 0, None)  # a partial header is left for the next call
+    assert decoder.decode(frame[:20]) == ([], 20, None)  # payload bytes are consumed and kept
+    assert decoder.decode(frame[20:1001]) == ([], 981, None)
+    assert decoder.decode(frame[1001:] + b"\x81") == ([(2, True, 0, payload)], len(frame) - 1001, None)
+
+
+def test_text_fails_fast_inside_a_frame(impl):
+    # The invalid byte is in the first part of a long frame: the call that delivers it fails.
+    text = "d\xe9j\xe0 ".encode() + b"\xc3\x28" + b"x" * 100
+    frame = reference_frame(1, text, key=KEY)
+    decoder = impl.FrameDecoder(expect_mask=True)
+    before = reference_frame(2, b"ok", key=KEY)
+    frames, consumed, error = decoder.decode(before + frame[:6 + 12])
+    assert (frames, consumed) == ([(2, True, 0, b"ok")], len(before))
+    assert (type(error), str(error), error.close_code, error.offset) == (
+        InvalidUTF8, "invalid UTF-8 at byte 8 of the text message", 1007, 8)
+    assert decoder.decode(frame[18:]) == ([], 0, error)
+
+
+def test_text_fails_fast_in_a_later_call(impl):
+    frame = reference_frame(1, b"abcdef\xffgh")
+    decoder = impl.FrameDecoder(expect_mask=False)
+    assert decoder.decode(frame[:8]) == ([], 8, None)
+    frames, consumed, error = decoder.decode(frame[8:])
+    assert (frames, consumed, error.offset, str(error)) == ([], 0, 6, "invalid UTF-8 at byte 6 of the text message")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_text_errors_across_fragments(impl, stream):
+    first = reference_frame(1, b"abc\xe2\x82", False)
+    ping = reference_frame(9, b"\xff")  # not part of the text
+    bad = reference_frame(0, b"\x28", False)
+    decoder = impl.FrameDecoder(expect_mask=False, stream=stream)
+    frames, consumed, error = decoder.decode(first + ping + bad)
+    assert frames == [(1, False, 0, b"abc\xe2\x82"), (9, True, 0, b"\xff")]
+    assert consumed == len(first + ping)
+    assert (str(error), error.offset) == ("invalid UTF-8 at byte 5 of the text message", 5)
+
+
+@pytest.mark.parametrize("last", [b"", b"\x82\xac\xf0\x9f\x98"])
+def test_text_truncated_at_the_final_fragment(impl, last):
+    decoder = impl.FrameDecoder(expect_mask=False)
+    data = reference_frame(1, b"abc\xf0\x9f", False) + reference_frame(0, b"\x98\x80\xe2", False)
+    frames, consumed, error = decoder.decode(data + reference_frame(0, last))
+    assert frames == [(1, False, 0, b"abc\xf0\x9f"), (0, False, 0, b"\x98\x80\xe2")]
+    assert consumed == len(data)
+    offset = 8 + len(last)
+    assert (type(error), str(error), error.offset) == (
+        InvalidUTF8, f"truncated UTF-8 sequence at byte {offset} of the text message", offset)
+
+
+def test_text_offsets_restart_with_each_message(impl):
+    decoder = impl.FrameDecoder(expect_mask=False)
+    data = reference_frame(1, "\u20ac".encode()) + reference_frame(1, b"ab\xed\xa0\x80")
+    frames, consumed, error = decoder.decode(data)
+    assert (frames, consumed, error.offset) == ([(1, True, 0, "\u20ac".encode())], 5, 3)
+
+
+def test_only_uncompressed_text_is_validated(impl):
+    decoder = impl.FrameDecoder(expect_mask=False, allowed_rsv=4)
+    frames = [(2, True, 0, b"\xff\xc0"), (1, False, 4, b"\xff\xc0"), (0, True, 0, b"\xfe"), (9, True, 0, b"\xff")]
+    data = b"".join(reference_frame(op, payload, fin, rsv) for op, fin, rsv, payload in frames)
+    assert decoder.decode(data) == (frames, len(data), None)
+
+
+def test_expect_mask(impl):
+    masked, unmasked = reference_frame(2, b"x", key=KEY), reference_frame(2, b"x")
+    assert impl.FrameDecoder(expect_mask=None).decode(masked + unmasked)[0] == [(2, True, 0, b"x")] * 2
+    frames, consumed, error = impl.FrameDecoder(expect_mask=True).decode(masked + unmasked)
+    assert (frames, consumed, str(error)) == ([(2, True, 0, b"x")], len(masked), "unmasked frame from a client")
+    frames, consumed, error = impl.FrameDecoder(expect_mask=False).decode(unmasked + masked)
+    assert (frames, consumed, str(error)) == ([(2, True, 0, b"x")], len(unmasked), "masked frame from a server")
+
+
+@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview, lambda b: array.array("B", b)])
+def test_decode_bytes_like(impl, wrap):
+    data = reference_frame(1, b"hello", key=KEY) + b"\x81"
+    assert impl.FrameDecoder(expect_mask=True).decode(wrap(data)) == ([(1, True, 0, b"hello")], 11, None)
+
+
+def test_decode_type_error(impl):
+    decoder = impl.FrameDecoder(expect_mask=None)
+    for data in ("text", None, memoryview(b"abcd")[::2]):
+        with pytest.raises(TypeError) as caught:
+            decoder.decode(data)
+        assert str(caught.value) == f"expected a contiguous bytes-like object, not {type(data).__name__}"
+    assert decoder.decode(b"\x81\x00") == ([(1, True, 0, b"")], 2, None)  # an argument error is not fatal
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(allowed_rsv=8), "invalid allowed_rsv 8"),
+    (dict(allowed_rsv=-1), "invalid allowed_rsv -1"),
+    (dict(max_frame_size=-1), "max_frame_size must be None or >= 0, not -1"),
+    (dict(max_message_size=-(2**70)), f"max_message_size must be None or >= 0, not {-(2**70)}"),
+])
+def test_decoder_argument_errors(impl, arguments, message):
+    with pytest.raises(ValueError) as caught:
+        impl.FrameDecoder(expect_mask=None, **arguments)
+    assert str(caught.value) == message
+
+
+def test_stream_pieces(impl):
+    payload = b"0123456789"
+    frame = reference_frame(1, payload, False, key=KEY)
+    decoder = impl.FrameDecoder(expect_mask=True, stream=True)
+    assert decoder.decode(frame[:6]) == ([], 6, None)  # the header alone: no empty piece
+    assert decoder.decode(frame[6:9]) == ([(1, False, 0, b"012")], 3, None)
+    assert decoder.decode(frame[9:10]) == ([(0, False, 0, b"3")], 1, None)
+    ping = reference_frame(9, b"ping", key=KEY)
+    last = reference_frame(0, b"ab", key=KEY)
+    # A control frame is never split: it comes whole once complete.
+    assert decoder.decode(frame[10:] + ping[:7]) == ([(0, False, 0, b"456789")], 6 + 7, None)
+    assert decoder.decode(ping[7:] + last + reference_frame(2, b"", key=KEY)) == (
+        [(9, True, 0, b"ping"), (0, True, 0, b"ab"), (2, True, 0, b"")], 3 + len(last) + 6, None)
+
+
+def test_stream_last_piece_has_the_frame_fin(impl):
+    frame = reference_frame(2, b"abcdef", rsv=4)
+    decoder = impl.FrameDecoder(expect_mask=False, allowed_rsv=4, stream=True)
+    assert decoder.decode(frame[:4]) == ([(2, False, 4, b"ab")], 4, None)
+    assert decoder.decode(frame[4:]) == ([(0, True, 0, b"cdef")], 4, None)
+
+
+# -- whole conversations -----------------------------------------------------------------------------------
+
+
+@st.composite
+def conversations(draw, max_messages=6):
+    """(frames, wire bytes, expect_mask): random messages, fragmented at random (text even inside
+    characters) with control frames between fragments, masked as a client, a server or a mix would."""
+    side = draw(st.sampled_from([True, False, None]))
+    keys = st.binary(min_size=4, max_size=4) if side else st.none() if side is False else (
+        st.none() | st.binary(min_size=4, max_size=4))
+    sizes = st.integers(0, 40) | st.sampled_from([125, 126, 127, 300, 65535, 65536])
+    frames, wire = [], []
+
+    def add(opcode, fin, rsv, payload):
+        frames.append((opcode, fin, rsv, payload))
+        wire.append(reference_frame(opcode, payload, fin, rsv, draw(keys)))
+
+    def control():
+        add(draw(st.sampled_from(CONTROL_OPCODES)), True, 0, draw(st.binary(max_size=125)))
+
+    for _ in range(draw(st.integers(1, max_messages))):
+        kind = draw(st.sampled_from(["text", "binary", "control"]))
+        if kind == "control":
+            control()
+            continue
+        if kind == "text":
+            payload = draw(st.text(max_size=30)).encode() * draw(st.sampled_from([1, 1, 1, 50]))
+        else:
+            payload = draw(sizes.map(lambda n: bytes(i * 13 & 0xFF for i in range(n))))
+        rsv = draw(st.sampled_from([0, 0, 4]))
+        cuts = sorted(draw(st.lists(st.integers(0, len(payload)), max_size=3)))
+        parts = [payload[a:b] for a, b in zip([0, *cuts], [*cuts, len(payload)])]
+        for i, part in enumerate(parts):
+            if i and draw(st.booleans()):
+                control()
+            add(0 if i else (1 if kind == "text" else 2), i == len(parts) - 1, 0 if i else rsv, part)
+    return frames, b"".join(wire), side
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=SUPPRESSED)
+@given(conversation=conversations(), data=st.data())
+def test_conversation_any_split(both, conversation, data):
+    frames, wire, side = conversation
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(wire)), max_size=12))))
+    for impl in both:
+        assert decode_all(impl, wire, expect_mask=side, allowed_rsv=4)[1:] == (frames, None)
+        assert decode_all(impl, wire, cuts, expect_mask=side, allowed_rsv=4)[1:] == (frames, None)
+        _, pieces, error = decode_all(impl, wire, cuts, expect_mask=side, allowed_rsv=4, stream=True)
+        assert error is None
+        assert messages(pieces) == messages(frames)
+        # No empty pieces: only the zero-length frames come empty.
+        assert sum(not piece[3] for piece in pieces) == sum(not frame[3] for frame in frames)
+    calls = [decode_all(impl, wire, cuts, expect_mask=side, allowed_rsv=4, stream=True)[0] for impl in both]
+    assert calls[0] == calls[1]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=SUPPRESSED)
+@given(conversation=conversations(max_messages=4))
+def test_conversation_every_byte_boundary(both, conversation):
+    frames, wire, side = conversation
+    assume(len(wire) < 3000)
+    every = list(range(1, len(wire)))
+    for impl in both:
+        # One byte per call: every boundary at once, then each boundary on its own.
+        assert decode_all(impl, wire, every, expect_mask=side, allowed_rsv=4)[1:] == (frames, None)
+        _, pieces, error = decode_all(impl, wire, every, expect_mask=side, allowed_rsv=4, stream=True)
+        assert (messages(pieces), error) == (messages(frames), None)
+        for cut in every[:: max(1, len(every) // 200)]:
+            assert decode_all(impl, wire, [cut], expect_mask=side, allowed_rsv=4)[1] == frames
+
+
+@st.composite
+def damaged(draw):
+    """A conversation's bytes with random damage: flipped, inserted or deleted bytes, or random bytes."""
+    frames, wire, side = draw(conversations(max_messages=4))
+    wire = bytearray(wire[:4000])
+    for _ in range(draw(st.integers(0, 4))):
+        position = draw(st.integers(0, len(wire)))
+        action = draw(st.sampled_from(["flip", "insert", "delete"]))
+        if action == "insert" or not wire:
+            wire[position:position] = draw(st.binary(min_size=1, max_size=3))
+        elif action == "flip":
+            wire[min(position, len(wire) - 1)] ^= 1 << draw(st.integers(0, 7))
+        else:
+            del wire[min(position, len(wire) - 1)]
+    if draw(st.integers(0, 9)) == 0:
+        wire = bytearray(draw(st.binary(max_size=60)))
+    return bytes(wire), side
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=SUPPRESSED)
+@given(
+    case=damaged(),
+    allowed_rsv=st.integers(0, 7),
+    max_frame_size=st.none() | st.integers(0, 400),
+    max_message_size=st.none() | st.integers(0, 400),
+    stream=st.booleans(),
+    data=st.data(),
+)
+def test_native_matches_fallback_on_damaged_streams(both, case, allowed_rsv, max_frame_size, max_message_size,
+                                                    stream, data):
+    wire, side = case
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(wire)), max_size=8))))
+    options = dict(expect_mask=side, allowed_rsv=allowed_rsv, max_frame_size=max_frame_size,
+                   max_message_size=max_message_size, stream=stream)
+    native, fallback = ([call for call in feed_tolerant(impl.FrameDecoder(**options), wire, cuts)] for impl in both)
+    assert native == fallback
+
+
+def feed_tolerant(decoder, data, cuts):
+    """Like feed, but goes on after errors and leftovers (to compare dead decoders too)."""
+    pending = b""
+    start = 0
+    for end in [*cuts, len(data)]:
+        chunk = pending + data[start:end]
+        start = end
+        frames, consumed, error = decoder.decode(chunk)
+        yield frames, consumed, error_key(error)
+        pending = chunk[consumed:]
