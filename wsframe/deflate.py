@@ -185,8 +185,8 @@ class PerMessageDeflate:
         server_bits = min(offered.get(_SERVER_BITS) or 15, self.server_max_window_bits or 15)
         client_bits = 15
         if _CLIENT_BITS in offered:  # otherwise the response must not limit the client's window (7.1.2.2)
-            limits = [bits for bits in (offered[_CLIENT_BITS], self.client_max_window_bits) if bits is not None]
-            client_bits = min(limits, default=15)
+            limits = (offered[_CLIENT_BITS], self.client_max_window_bits)
+            client_bits = min((bits for bits in limits if bits is not None), default=15)
         agreed = DeflateParameters(
             server_no_context_takeover=_SERVER_NO_TAKEOVER in offered or self.server_no_context_takeover,
             client_no_context_takeover=_CLIENT_NO_TAKEOVER in offered or self.client_no_context_takeover,
@@ -223,32 +223,30 @@ class PerMessageDeflate:
         try:
             answered = _parse_params(params, client_bits_needs_value=True)
         except ValueError as exc:
-            raise HandshakeError(f"invalid permessage-deflate response: {exc}", status=None) from None
+            raise _response_error(str(exc)) from None
         if self.server_no_context_takeover and _SERVER_NO_TAKEOVER not in answered:
-            raise HandshakeError(f"permessage-deflate response lacks the requested {_SERVER_NO_TAKEOVER}", None)
+            raise _response_error(f"lacks the requested {_SERVER_NO_TAKEOVER}")
         server_bits = answered.get(_SERVER_BITS)
-        if self.server_max_window_bits is not None:
+        requested_bits = self.server_max_window_bits
+        if requested_bits is not None:
             if server_bits is None:
-                raise HandshakeError(f"permessage-deflate response lacks the requested {_SERVER_BITS}", None)
-            if server_bits > self.server_max_window_bits:
-                raise HandshakeError(
-                    f"permessage-deflate response has {_SERVER_BITS}={server_bits}, "
-                    f"more than the {self.server_max_window_bits} requested",
-                    None,
-                )
+                raise _response_error(f"lacks the requested {_SERVER_BITS}")
+            if server_bits > requested_bits:
+                raise _response_error(f"has {_SERVER_BITS}={server_bits}, more than {requested_bits} requested")
         client_bits = answered.get(_CLIENT_BITS)
-        if client_bits is not None and self.client_max_window_bits is not None and client_bits > self.client_max_window_bits:
-            raise HandshakeError(
-                f"permessage-deflate response has {_CLIENT_BITS}={client_bits}, "
-                f"more than the {self.client_max_window_bits} offered",
-                None,
-            )
+        offered_bits = self.client_max_window_bits
+        if client_bits is not None and offered_bits is not None and client_bits > offered_bits:
+            raise _response_error(f"has {_CLIENT_BITS}={client_bits}, more than the {offered_bits} offered")
         return DeflateParameters(
             server_no_context_takeover=_SERVER_NO_TAKEOVER in answered,
             client_no_context_takeover=_CLIENT_NO_TAKEOVER in answered or self.client_no_context_takeover,
             server_max_window_bits=server_bits or 15,
             client_max_window_bits=client_bits or self.client_max_window_bits or 15,
         )
+
+
+def _response_error(reason: str) -> HandshakeError:
+    return HandshakeError(f"invalid permessage-deflate response: {reason}", status=None)
 
 
 class Compressor:
@@ -259,7 +257,9 @@ class Compressor:
 
     __slots__ = ("_make", "_deflater")
 
-    def __init__(self, params: DeflateParameters, *, is_server: bool, compress_level: int = 6, mem_level: int = 8):
+    def __init__(
+        self, params: DeflateParameters, *, is_server: bool, compress_level: int = 6, mem_level: int = 8
+    ) -> None:
         if is_server:
             bits, no_takeover = params.server_max_window_bits, params.server_no_context_takeover
         else:
@@ -292,7 +292,7 @@ class Decompressor:
 
     __slots__ = ("_wbits", "_no_takeover", "_inflater", "_max_size", "_size", "_fed")
 
-    def __init__(self, params: DeflateParameters, *, is_server: bool, max_size: int | None):
+    def __init__(self, params: DeflateParameters, *, is_server: bool, max_size: int | None) -> None:
         if is_server:
             bits, no_takeover = params.client_max_window_bits, params.client_no_context_takeover
         else:
