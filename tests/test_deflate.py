@@ -385,6 +385,12 @@ def test_compressor_validates_levels(kwargs):
         Compressor(P(), is_server=True, **kwargs)
 
 
+@pytest.mark.parametrize("max_size", [-1, 1.5, "10"])
+def test_decompressor_validates_max_size(max_size):
+    with pytest.raises(ValueError, match="max_size"):
+        Decompressor(P(), is_server=True, max_size=max_size)
+
+
 def test_policy_keeps_its_settings():
     policy = PerMessageDeflate(compress_level=1, mem_level=5, min_size=64)
     assert (policy.compress_level, policy.mem_level, policy.min_size) == (1, 5, 64)
