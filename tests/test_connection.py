@@ -342,3 +342,83 @@ def test_whole_conversation_in_random_splits_gives_the_same_events(cuts):
     bounds = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
     chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:])]
     assert feed_server(chunks) == feed_server([stream])
+
+
+# -- permessage-deflate -----------------------------------------------------------------------------
+
+import zlib  # noqa: E402
+
+from wsframe.deflate import PerMessageDeflate  # noqa: E402
+
+
+def deflate_pair(server_policy=None, client_policy=None, **server_options):
+    return open_pair(
+        server_options={"deflate": server_policy or PerMessageDeflate(), **server_options},
+        client_options={"deflate": client_policy or PerMessageDeflate()},
+    )
+
+
+def raw_deflate(data):
+    compressor = zlib.compressobj(wbits=-15)
+    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+def test_deflate_negotiated_and_messages_compressed_both_ways():
+    server, client = deflate_pair()
+    assert server.extensions == client.extensions == ["permessage-deflate"]
+    text = "hello " * 1000
+    wire = client.send(TextMessage(text))
+    assert wire[0] == 0xC1 and len(wire) < 100  # FIN + RSV1 + text, compressed
+    server.receive_data(wire)
+    assert drain(server) == [TextMessage(text)]
+    client.receive_data(server.send(BytesMessage(b"\x00" * 100000)) + server.send(TextMessage("again")))
+    assert drain(client) == [BytesMessage(b"\x00" * 100000), TextMessage("again")]
+
+
+def test_deflate_rfc7692_hello_on_the_wire():
+    server, _ = deflate_pair()
+    assert server.send(TextMessage("Hello")) == bytes.fromhex("c107f248cdc9c90700")
+
+
+def test_deflate_not_negotiated_unless_both_want_it():
+    server, client = open_pair(client_options={"deflate": PerMessageDeflate()})
+    assert server.extensions == client.extensions == []
+    assert client.send(TextMessage("x" * 100))[0] == 0x81
+
+
+def test_deflate_fragmented_compressed_message_and_min_size():
+    server, client = deflate_pair(server_policy=PerMessageDeflate(min_size=10))
+    assert server.send(TextMessage("short"))[0] == 0x81  # under min_size: sent uncompressed
+    compressed = raw_deflate("κόσμε ".encode() * 50)
+    cut = len(compressed) // 2
+    server.receive_data(client_frame(1, compressed[:cut], fin=False, rsv=4) + client_frame(0, compressed[cut:]))
+    assert drain(server) == [TextMessage("κόσμε " * 50)]
+
+
+@pytest.mark.parametrize(
+    "frames, error, code",
+    [
+        ([client_frame(1, raw_deflate(b"ab"), fin=False, rsv=4), client_frame(0, b"", rsv=4)], ProtocolError, 1002),
+        ([client_frame(9, b"", rsv=4)], ProtocolError, 1002),
+        ([client_frame(1, raw_deflate(b"\xff\xfe"), rsv=4)], InvalidUTF8, 1007),
+        ([client_frame(2, raw_deflate(b"\x00" * 5000), rsv=4)], MessageTooBig, 1009),
+        ([client_frame(2, b"\xff\xff\xff", rsv=4)], ProtocolError, 1002),
+    ],
+)
+def test_deflate_errors(frames, error, code):
+    server, _ = deflate_pair(max_message_size=4096)
+    server.receive_data(b"".join(frames))
+    with pytest.raises(error) as info:
+        drain(server)
+    assert info.value.close_code == code
+    assert int.from_bytes(server.data_to_send()[2:4], "big") == code
+
+
+def test_deflate_bomb_refused_within_the_limit():
+    server, _ = deflate_pair(max_message_size=1 << 20)
+    compressor = zlib.compressobj(wbits=-15)
+    bomb = compressor.compress(b"\x00" * (64 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH)[:-4]
+    assert len(bomb) < 100_000
+    server.receive_data(client_frame(2, bomb, rsv=4))
+    with pytest.raises(MessageTooBig):
+        drain(server)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against both hot-path implementations (native extension and pure-Python
-# fallback). Installs what it needs: a virtual environment (.venv, or $WSFRAME_VENV) with wsframe
+# fallback), in two passes. Installs what it needs: a virtual environment (.venv, or $WSFRAME_VENV) with wsframe
 # installed from this checkout in editable mode, the extension required, plus pytest and hypothesis.
 # Extra arguments go to pytest, e.g. `bash tools/test.sh -k utf8 -x`.
 set -euo pipefail
@@ -15,4 +15,7 @@ export WSFRAME_REQUIRE_EXTENSION=1
 "$venv/bin/python" -m pip install -q -e "$root[test]"
 
 cd "$root"
+echo "== pass 1: every test; hot-path tests over both implementations, the layers above over the native one"
 "$venv/bin/python" -m pytest tests "$@"
+echo "== pass 2: the layers above the hot path over the pure-Python fallback (WSFRAME_PURE_PYTHON=1)"
+WSFRAME_PURE_PYTHON=1 "$venv/bin/python" -m pytest tests "$@"

@@ -18,7 +18,8 @@ import enum
 import os
 
 from . import handshake
-from ._hotpath import FrameDecoder, encode_frame, validate_utf8
+from ._hotpath import FrameDecoder, Utf8Validator, encode_frame, validate_utf8
+from .deflate import EXTENSION_NAME as DEFLATE, Compressor, Decompressor, DeflateParameters, PerMessageDeflate
 from .errors import HandshakeError, InvalidState, InvalidUTF8, ProtocolError, WebSocketError
 from .events import (
     AcceptConnection,
@@ -43,6 +44,7 @@ _BINARY = int(Opcode.BINARY)
 _CLOSE = int(Opcode.CLOSE)
 _PING = int(Opcode.PING)
 _PONG = int(Opcode.PONG)
+_RSV1 = 4
 
 
 class ConnectionState(enum.Enum):
@@ -60,6 +62,11 @@ class Connection:
     ``stream_messages=True`` delivers data messages in pieces as they arrive (``Message.message_finished``
     tells the last piece) instead of buffering them whole. ``auto_pong`` answers pings by itself.
     ``fragment_size`` splits outgoing messages into frames of at most that many payload bytes.
+    ``deflate`` (a :class:`~wsframe.deflate.PerMessageDeflate` policy) enables permessage-deflate: a
+    server accepts a client's offer with it, a client offers it. Compressed messages are inflated frame
+    by frame, bounded by ``max_message_size`` after inflating; compressed frames on the wire are limited
+    by ``max_frame_size``, which defaults to ``max_message_size`` plus deflate's worst-case expansion.
+    Messages sent in pieces (``message_finished=False``) go uncompressed.
     """
 
     _is_client = False
@@ -72,6 +79,7 @@ class Connection:
         stream_messages: bool = False,
         auto_pong: bool = True,
         fragment_size: int | None = None,
+        deflate: PerMessageDeflate | None = None,
     ) -> None:
         if fragment_size is not None and fragment_size < 1:
             raise ValueError("fragment_size must be at least 1")
@@ -81,6 +89,12 @@ class Connection:
         self.stream_messages = stream_messages
         self.auto_pong = auto_pong
         self.fragment_size = fragment_size
+        self.deflate = deflate
+        self.deflate_parameters: DeflateParameters | None = None  # what was agreed, if anything
+        self._compressor: Compressor | None = None
+        self._decompressor: Decompressor | None = None
+        self._compressed = False  # the message being received is compressed
+        self._inflated_text: Utf8Validator | None = None  # UTF-8 check of a compressed text message
         self.subprotocol: str | None = None
         self.extensions: list = []
         self._events: list = []
@@ -149,19 +163,46 @@ class Connection:
 
     def _handle_frames(self, frames) -> None:
         events = self._events
+        whole = not self.stream_messages
         for opcode, fin, rsv, payload in frames:
             if self.state is ConnectionState.CLOSED:
                 return
-            if opcode == _TEXT and fin and not self.stream_messages:
+            if fin and whole and not rsv and opcode == _TEXT:
                 events.append(TextMessage(payload.decode("utf-8")))
-            elif opcode == _BINARY and fin and not self.stream_messages:
+            elif fin and whole and not rsv and opcode == _BINARY:
                 events.append(BytesMessage(payload))
             elif opcode >= _CLOSE:
+                if rsv:
+                    self._fail(ProtocolError("RSV1 set on a control frame"))
+                    return
                 self._handle_control(opcode, payload)
-            elif self.stream_messages:
-                self._handle_piece(opcode, fin, payload)
             else:
-                self._handle_fragment(opcode, fin, payload)
+                try:
+                    payload = self._start_or_continue(opcode, fin, rsv, payload)
+                except ProtocolError as exc:
+                    self._fail(exc)
+                    return
+                if whole:
+                    self._handle_fragment(opcode, fin, payload)
+                else:
+                    self._handle_piece(opcode, fin, payload)
+
+    def _start_or_continue(self, opcode, fin, rsv, payload):
+        """Inflates a data frame of a compressed message (RSV1 on its first frame); checks RSV1's use."""
+        if opcode != _CONTINUATION:
+            self._compressed = bool(rsv)
+            if rsv and opcode == _TEXT:
+                self._inflated_text = Utf8Validator()
+        elif rsv:
+            raise ProtocolError("RSV1 set on a continuation frame")
+        if not self._compressed:
+            return payload
+        payload = self._decompressor.decompress(payload, fin)
+        if self._inflated_text is not None:
+            self._inflated_text.feed(payload, fin)
+            if fin:
+                self._inflated_text = None
+        return payload
 
     def _handle_fragment(self, opcode, fin, payload) -> None:
         if opcode != _CONTINUATION:
@@ -244,13 +285,17 @@ class Connection:
                 raise InvalidState("a message of another type is being sent in pieces")
             opcode = _CONTINUATION
         fin = event.message_finished
+        rsv = 0
+        if fin and opcode != _CONTINUATION and self._compressor is not None and len(payload) >= self.deflate.min_size:
+            payload = self._compressor.compress(payload)
+            rsv = _RSV1
         self._send_opcode = 0 if fin else (self._send_opcode or opcode)
         size = self.fragment_size
         if size is None or len(payload) <= size:
-            return self._frame(opcode, payload, fin)
+            return self._frame(opcode, payload, fin, rsv)
         view = memoryview(payload)
         last = (len(payload) - 1) // size * size
-        out = [self._frame(opcode, view[:size], False)]
+        out = [self._frame(opcode, view[:size], False, rsv)]
         out += [self._frame(_CONTINUATION, view[start : start + size], False) for start in range(size, last, size)]
         out.append(self._frame(_CONTINUATION, view[last:], fin))
         return b"".join(out)
@@ -271,10 +316,10 @@ class Connection:
         if self.state is not ConnectionState.OPEN:
             raise InvalidState(f"cannot send {type(event).__name__} while the connection is {self.state.value}")
 
-    def _frame(self, opcode: int, payload, fin: bool = True) -> bytes:
+    def _frame(self, opcode: int, payload, fin: bool = True, rsv: int = 0) -> bytes:
         if self._is_client:
-            return encode_frame(opcode, payload, fin=fin, mask_key=self._next_mask_key())
-        return encode_frame(opcode, payload, fin=fin)
+            return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._next_mask_key())
+        return encode_frame(opcode, payload, fin=fin, rsv=rsv)
 
     def _next_mask_key(self) -> bytes:
         # A fresh unpredictable key per frame (RFC 6455 section 10.3), drawn from the OS CSPRNG in
@@ -286,14 +331,26 @@ class Connection:
         self._mask_key_pos = pos + 4
         return self._mask_keys[pos : pos + 4]
 
-    def _open(self, subprotocol, extensions) -> None:
+    def _open(self, subprotocol, extensions, deflate_parameters=None) -> None:
         self.subprotocol = subprotocol
         self.extensions = list(extensions)
         self.state = ConnectionState.OPEN
+        max_frame_size = self.max_frame_size
+        if deflate_parameters is not None:
+            self.deflate_parameters = deflate_parameters
+            is_server = not self._is_client
+            policy = self.deflate
+            self._compressor = Compressor(
+                deflate_parameters, is_server=is_server, compress_level=policy.compress_level, mem_level=policy.mem_level
+            )
+            self._decompressor = Decompressor(deflate_parameters, is_server=is_server, max_size=self.max_message_size)
+            if max_frame_size is None and self.max_message_size is not None:
+                # Deflate's stored blocks add 5 bytes per 64 KiB: leave room for incompressible messages.
+                max_frame_size = self.max_message_size + self.max_message_size // 1024 + 64
         self._decoder = FrameDecoder(
             expect_mask=not self._is_client,
-            allowed_rsv=0,
-            max_frame_size=self.max_frame_size,
+            allowed_rsv=_RSV1 if deflate_parameters is not None else 0,
+            max_frame_size=max_frame_size,
             max_message_size=self.max_message_size,
             stream=self.stream_messages,
         )
@@ -338,6 +395,7 @@ class ServerConnection(Connection):
         self.origins = origins
         self._reader = handshake.RequestReader(max_line=max_request_line, max_head=max_request_head)
         self._request: handshake.ClientHandshake | None = None
+        self._deflate_answer = None  # (response extension value, agreed parameters) or None
         if opened:
             self._open(subprotocol, ())
 
@@ -356,6 +414,8 @@ class ServerConnection(Connection):
             self._reject_automatically(exc)
             return
         self._request = checked
+        if self.deflate is not None:
+            self._deflate_answer = self.deflate.accept(checked.extensions)
         self._unparsed = bytes(self._reader.remaining)
         self._events.append(
             Request(
@@ -396,10 +456,11 @@ class ServerConnection(Connection):
                 subprotocol = handshake.select_subprotocol(offered, self.supported_subprotocols)
             elif subprotocol not in offered:
                 raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")
+            extensions, parameters = self._deflate_answer or (None, None)
             response = handshake.build_accept(
-                self._request.key, subprotocol=subprotocol, extra_headers=event.extra_headers
+                self._request.key, subprotocol=subprotocol, extensions=extensions, extra_headers=event.extra_headers
             )
-            self._open(subprotocol, ())
+            self._open(subprotocol, [DEFLATE] if parameters else [], parameters)
             pending, self._unparsed = self._unparsed, b""
             if pending:
                 self._receive_frames(pending)
@@ -438,6 +499,7 @@ class ClientConnection(Connection):
             self._key,
             origin=event.origin,
             subprotocols=event.subprotocols,
+            extensions=self.deflate.offer() if self.deflate is not None else None,
             extra_headers=event.headers,
         )
 
@@ -467,12 +529,20 @@ class ClientConnection(Connection):
             return
         try:
             subprotocol, extensions = handshake.check_response(
-                response, self._key, subprotocols=self._offered_subprotocols
+                response,
+                self._key,
+                subprotocols=self._offered_subprotocols,
+                extensions_offered=[DEFLATE] if self.deflate is not None else [],
             )
+            parameters = None
+            for name, params in extensions:
+                if parameters is not None:
+                    raise HandshakeError(f"extension {name} accepted twice", status=None)
+                parameters = self.deflate.check_response(params)
         except HandshakeError as exc:
             self._client_handshake_failed(exc)
             return
-        self._open(subprotocol, extensions)
+        self._open(subprotocol, [name for name, _ in extensions], parameters)
         self._events.append(AcceptConnection(subprotocol, extensions, response.headers))
         remaining = self._reader.remaining
         if remaining:
