@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 
-from . import harness, kernels, peers
+from . import harness, kernels, peers, streams
 
-WORKLOAD_MODULES = (kernels,)
+WORKLOAD_MODULES = (kernels, streams)
 DEFAULT_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
 
 
@@ -23,10 +23,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "names (e.g. 'native,aiohttp'); reference rows always run with their workload",
     )
     parser.add_argument("--json", metavar="PATH", default=DEFAULT_JSON, help="where to write all results (default: %(default)s)")
+    parser.add_argument(
+        "--malloc",
+        choices=("fixed", "dynamic"),
+        default="fixed",
+        help="fixed (default): set glibc's mmap and trim thresholds with mallopt in this process, so that large "
+        "messages do not swing with its dynamic threshold; dynamic: leave glibc's defaults",
+    )
     return parser.parse_args(argv)
 
 
-def report_header(machine: dict, wsframe: dict, peer_versions: dict, settings: harness.Settings) -> list[str]:
+def report_header(machine: dict, wsframe: dict, peer_versions: dict, settings: harness.Settings, allocator: str) -> list[str]:
     return [
         "# wsframe benchmarks",
         "",
@@ -35,7 +42,9 @@ def report_header(machine: dict, wsframe: dict, peer_versions: dict, settings: h
         f"- timing: time.perf_counter_ns, GC off; per row a warm-up, then {settings.repeats} repeats of a loop "
         f"lasting ~{settings.repeat_ns / 1e6:g} ms; median and minimum over the repeats of the time per call; "
         "GB/s = 10^9 bytes/s; × columns = speed relative to the named row of the same workload "
-        "(its median time / this row's: above 1 is faster).",
+        "(its median time / this row's: above 1 is faster); msg/s = messages per second of a whole stream "
+        "(median time; 'min time': its fastest repeat).",
+        f"- allocator: {allocator}",
     ]
 
 
@@ -43,14 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the benchmarks; returns the exit status (2: bad --only patterns)."""
     args = parse_args(argv)
     settings = harness.Settings.for_mode(args.quick)
-    families = [family for module in WORKLOAD_MODULES for family in module.families()]
+    families = [family for module in WORKLOAD_MODULES for family in module.families(quick=args.quick)]
     try:
         families = harness.select(families, [p.strip() for p in args.only.split(",") if p.strip()])
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
     machine, wsframe, peer_versions = harness.machine_info(), peers.wsframe_info(), peers.peer_versions()
-    lines = report_header(machine, wsframe, peer_versions, settings)
+    allocator = harness.fix_malloc_thresholds() if args.malloc == "fixed" else "glibc defaults (dynamic mmap threshold)"
+    lines = report_header(machine, wsframe, peer_versions, settings, allocator)
     measured = harness.run(families, settings)
 
     all_checks, family_documents = [], []
@@ -70,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine,
         "wsframe": wsframe,
         "peers": peer_versions,
-        "settings": {"quick": args.quick, "only": args.only, "repeats": settings.repeats, "repeat_ns": settings.repeat_ns},
+        "settings": {
+            "quick": args.quick,
+            "only": args.only,
+            "repeats": settings.repeats,
+            "repeat_ns": settings.repeat_ns,
+            "allocator": allocator,
+        },
         "families": family_documents,
     }
     harness.write_json(args.json, document)

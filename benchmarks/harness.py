@@ -45,7 +45,9 @@ class Bench:
     implementation once and raises if its output is wrong; a bench that fails it is reported as an error
     row, never timed. ``nbytes`` is the input size, for throughput. ``reference`` benches are measured
     whenever their workload is selected, because other rows are compared with them; ``peer`` marks
-    another library's implementation.
+    another library's implementation. ``items`` counts what one call processes (messages, handshakes)
+    for rate columns; ``prepare(bench)``, when given, builds large inputs on first use (filling
+    ``namespace``, ``nbytes`` and ``items``) so that unselected workloads cost nothing.
     """
 
     workload: str
@@ -56,16 +58,20 @@ class Bench:
     check: Callable[[], None]
     reference: bool = False
     peer: bool = False
+    items: int = 0
+    prepare: Callable[[Bench], None] | None = None
 
 
 @dataclass
 class Result:
-    """A measured bench: per-call times (ns) of each repeat, or the error that stopped it."""
+    """A measured bench: per-call times (ns) of each repeat, or the error that stopped it; minor page
+    faults of the process per call over the timed repeats (None where getrusage is missing)."""
 
     bench: Bench
     loops: int = 0
     per_call_ns: list[float] = field(default_factory=list)
     error: str | None = None
+    faults_per_call: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -82,6 +88,10 @@ class Result:
     def gbps(self, ns: float) -> float:
         """Throughput in GB/s (10**9 bytes per second) for a call lasting ns: bytes per nanosecond."""
         return self.bench.nbytes / ns
+
+    def rate(self, ns: float) -> float:
+        """Items (messages, handshakes...) per second for a call lasting ns."""
+        return self.bench.items * 1e9 / ns
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,9 @@ class Family:
     targets: Callable[[Results], list[TargetCheck]]
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    repeats: int | None = None  # overrides Settings.repeats for long calls (whole streams)
+    rate_unit: str | None = None  # e.g. "msg/s": adds rate columns from Bench.items
+    show_faults: bool = False  # adds a page-faults-per-call column
 
 
 class Results:
@@ -214,6 +227,8 @@ def _calibrate(timer: Callable[[int], int], repeat_ns: int) -> int:
 def measure(bench: Bench, settings: Settings) -> Result:
     """Checks bench's output, then times it: calibration, one warm-up run, ``settings.repeats`` runs."""
     try:
+        if bench.prepare is not None:
+            bench.prepare(bench)
         bench.check()
     except Exception as exc:  # a wrong or broken implementation becomes an error row
         return Result(bench, error=f"output check failed: {type(exc).__name__}: {exc}")
@@ -223,27 +238,50 @@ def measure(bench: Bench, settings: Settings) -> Result:
     try:
         loops = _calibrate(timer, settings.repeat_ns)
         timer(loops)
+        faults_before = minor_faults()
         per_call_ns = [timer(loops) / loops for _ in range(settings.repeats)]
+        faults_after = minor_faults()
     except Exception as exc:
         return Result(bench, error=f"failed while timed: {type(exc).__name__}: {exc}")
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Result(bench, loops=loops, per_call_ns=per_call_ns)
+    faults = None if faults_before is None else (faults_after - faults_before) / (loops * settings.repeats)
+    return Result(bench, loops=loops, per_call_ns=per_call_ns, faults_per_call=faults)
+
+
+def minor_faults() -> int | None:
+    """This process's minor page faults so far (getrusage ru_minflt), None where there is no resource module."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def run(families: list[Family], settings: Settings, progress=None) -> list[Results]:
-    """Measures every bench of every family, writing a progress line per bench to ``progress`` (stderr)."""
+    """Measures every bench of every family, showing progress on ``progress`` (stderr): which bench is
+    running, then its outcome, the time it took and the elapsed time of the run."""
     progress = progress or sys.stderr
     total = sum(len(f.benches) for f in families)
     done = itertools.count(1)
+    started = time.perf_counter()
     measured = []
     for family in families:
+        family_settings = replace(settings, repeats=family.repeats) if family.repeats else settings
         results = []
         for bench in family.benches:
-            result = measure(bench, settings)
+            number = next(done)
+            print(f"[{number}/{total}] {family.name}: {bench.workload} | {bench.implementation} ...", file=progress, flush=True)
+            bench_started = time.perf_counter()
+            result = measure(bench, family_settings)
             outcome = f"ERROR {result.error}" if not result.ok else f"median {format_ns(result.median_ns)}"
-            print(f"[{next(done)}/{total}] {bench.workload} | {bench.implementation}: {outcome}", file=progress, flush=True)
+            now = time.perf_counter()
+            print(
+                f"[{number}/{total}]   {outcome} ({now - bench_started:.1f} s; {now - started:.0f} s elapsed)",
+                file=progress,
+                flush=True,
+            )
             results.append(result)
         measured.append(Results(results))
     return measured
@@ -272,6 +310,14 @@ def _format_gbps(gbps: float) -> str:
     return f"{gbps:.3g}" if gbps < 100 else f"{gbps:.0f}"
 
 
+def format_rate(rate: float) -> str:
+    """A rate with 3 significant digits and a k/M suffix: 912, 45.3k, 1.27M."""
+    for suffix, scale in (("M", 1e6), ("k", 1e3)):
+        if rate >= scale:
+            return f"{rate / scale:.3g}{suffix}"
+    return f"{rate:.3g}"
+
+
 def ratios(family: Family, results: Results) -> dict[int, list[float | None]]:
     """For each result (by id), its speed relative to each baseline row of its workload: baseline median time
     / its median time, so above 1 means faster than the baseline; None when either is missing."""
@@ -286,7 +332,12 @@ def ratios(family: Family, results: Results) -> dict[int, list[float | None]]:
 
 def markdown_table(family: Family, results: Results) -> str:
     """The family's results as a Markdown table, one row per bench, workloads in declaration order."""
-    header = ["workload", "implementation", "median", "min", "GB/s (median)", "GB/s (min)"]
+    header = ["workload", "implementation", "median", "min"]
+    if family.rate_unit:
+        header += [f"{family.rate_unit} (median)", f"{family.rate_unit} (min time)"]
+    header += ["GB/s (median)", "GB/s (min)"]
+    if family.show_faults:
+        header.append("page faults/call")
     header += [baseline.label for baseline in family.baselines]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
     speeds = ratios(family, results)
@@ -295,14 +346,12 @@ def markdown_table(family: Family, results: Results) -> str:
         if not result.ok:
             cells = [result.bench.workload, name, f"ERROR: {result.error}"] + [""] * (len(header) - 3)
         else:
-            cells = [
-                result.bench.workload,
-                name,
-                format_ns(result.median_ns),
-                format_ns(result.min_ns),
-                _format_gbps(result.gbps(result.median_ns)),
-                _format_gbps(result.gbps(result.min_ns)),
-            ]
+            cells = [result.bench.workload, name, format_ns(result.median_ns), format_ns(result.min_ns)]
+            if family.rate_unit:
+                cells += [format_rate(result.rate(result.median_ns)), format_rate(result.rate(result.min_ns))]
+            cells += [_format_gbps(result.gbps(result.median_ns)), _format_gbps(result.gbps(result.min_ns))]
+            if family.show_faults:
+                cells.append("?" if result.faults_per_call is None else f"{result.faults_per_call:.3g}")
             cells += [f"{speed:.2f}×" if speed is not None else "–" for speed in speeds[id(result)]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -328,6 +377,37 @@ def targets_table(checks: list[TargetCheck]) -> str:
     lines = ["| goal | measured | verdict (on medians) |", "|---|---|---|"]
     lines += [f"| {c.goal} | {c.measured} | {verdicts[c.met]} |" for c in checks]
     return "\n".join(lines)
+
+
+# --- allocator -------------------------------------------------------------------------------------
+
+MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value on 64-bit
+TRIM_THRESHOLD = 256 << 20
+
+
+def fix_malloc_thresholds() -> str:
+    """Sets glibc's mmap threshold (32 MiB) and trim threshold (256 MiB) in this process with mallopt.
+
+    By default glibc serves blocks over 128 KiB with mmap until a freed one raises its dynamic threshold,
+    so 1 MiB messages are mmapped, page-faulted and unmapped per message or not, depending on what ran
+    before: a 4x swing. Fixed thresholds keep them on the heap for every row. Returns what was done.
+    """
+    import ctypes
+    import ctypes.util
+
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return "glibc defaults (no mallopt here)"
+    if mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) != 1 or mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) != 1:
+        return "glibc defaults (mallopt refused)"
+    return (
+        f"mallopt(M_MMAP_THRESHOLD, {MMAP_THRESHOLD >> 20} MiB) and mallopt(M_TRIM_THRESHOLD, {TRIM_THRESHOLD >> 20} MiB) "
+        "in the benchmark process (fixed, not glibc's dynamic threshold; --malloc dynamic to compare)"
+    )
 
 
 # --- machine and JSON --------------------------------------------------------------------------------
@@ -391,6 +471,7 @@ def family_json(family: Family, results: Results, checks: list[TargetCheck]) -> 
             "workload": result.bench.workload,
             "implementation": result.bench.implementation,
             "bytes": result.bench.nbytes,
+            "items": result.bench.items,
             "statement": result.bench.stmt,
             "reference": result.bench.reference,
             "peer": result.bench.peer,
@@ -404,12 +485,15 @@ def family_json(family: Family, results: Results, checks: list[TargetCheck]) -> 
                 min_ns=result.min_ns,
                 gbps_median=result.gbps(result.median_ns),
                 gbps_max=result.gbps(result.min_ns),
+                rate_median=result.rate(result.median_ns) if result.bench.items else None,
+                faults_per_call=result.faults_per_call,
                 speed_vs={b.label: speed for b, speed in zip(family.baselines, speeds[id(result)])},
             )
         rows.append(row)
     return {
         "name": family.name,
         "title": family.title,
+        "rate_unit": family.rate_unit,
         "notes": family.notes,
         "skipped": family.skipped,
         "rows": rows,

@@ -23,8 +23,8 @@ MASK_SIZES = (125, 4 * KiB, 64 * KiB, 1 * MiB)
 UTF8_SIZES = (125, 64 * KiB, 1 * MiB)
 
 
-def families() -> list[Family]:
-    """The kernel workload families: masking and UTF-8 validation."""
+def families(quick: bool = False) -> list[Family]:
+    """The kernel workload families: masking and UTF-8 validation (the same inputs in quick runs)."""
     return [masking_family(), utf8_family()]
 
 
