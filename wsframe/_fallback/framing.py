@@ -1,7 +1,7 @@
 """Frame coding, RFC 6455 section 5.2: header encoding and decoding, and the batch frame decoder.
 
 The pure-Python reference for ``src/framing.pxi``: the same results and the same errors, checked in the
-same order (see /work/shared_contract.md, section 3).
+same order (see src/CONTRACT.md, section 3).
 """
 
 import operator
