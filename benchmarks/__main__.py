@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 
-from . import harness, kernels, peers, streams
+from . import echo, harness, kernels, peers, streams
 
-WORKLOAD_MODULES = (kernels, streams)
+WORKLOAD_MODULES = (kernels, streams, echo)
 DEFAULT_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
 
 

@@ -47,7 +47,9 @@ class Bench:
     whenever their workload is selected, because other rows are compared with them; ``peer`` marks
     another library's implementation. ``items`` counts what one call processes (messages, handshakes)
     for rate columns; ``prepare(bench)``, when given, builds large inputs on first use (filling
-    ``namespace``, ``nbytes`` and ``items``) so that unselected workloads cost nothing.
+    ``namespace``, ``nbytes`` and ``items``) so that unselected workloads cost nothing. ``external``, when
+    given, replaces the timed loop: it measures elsewhere (e.g. in other processes) and returns the time
+    per call of each of ``settings.repeats`` repeats.
     """
 
     workload: str
@@ -60,6 +62,7 @@ class Bench:
     peer: bool = False
     items: int = 0
     prepare: Callable[[Bench], None] | None = None
+    external: Callable[[Settings], list[float]] | None = None
 
 
 @dataclass
@@ -232,6 +235,12 @@ def measure(bench: Bench, settings: Settings) -> Result:
         bench.check()
     except Exception as exc:  # a wrong or broken implementation becomes an error row
         return Result(bench, error=f"output check failed: {type(exc).__name__}: {exc}")
+    if bench.external is not None:
+        try:
+            per_call_ns = bench.external(settings)
+        except Exception as exc:
+            return Result(bench, error=f"failed: {type(exc).__name__}: {exc}")
+        return Result(bench, loops=1, per_call_ns=per_call_ns)
     timer = _make_timer(bench)
     gc_was_enabled = gc.isenabled()
     gc.disable()
