@@ -8,6 +8,8 @@ import os
 
 # Distribution names of the peers, in report order (installed with ``pip install .[bench]``).
 PEERS = ("websockets", "aiohttp", "wsaccel", "picows", "wsproto")
+# What the suite uses when installed: uvloop for the echo workload, matplotlib for the charts.
+TOOLS = ("uvloop", "matplotlib")
 
 
 class Missing(Exception):
@@ -33,6 +35,11 @@ def version(distribution: str) -> str | None:
 def peer_versions() -> dict[str, str | None]:
     """Each known peer's installed version (None: not installed)."""
     return {name: version(name) for name in PEERS}
+
+
+def tool_versions() -> dict[str, str | None]:
+    """uvloop's and matplotlib's installed versions (None: not installed)."""
+    return {name: version(name) for name in TOOLS}
 
 
 def _kernel(native, kind: str) -> str:
@@ -66,7 +73,11 @@ def wsframe_info() -> dict:
     return info
 
 
-def library_lines(wsframe: dict, peers: dict[str, str | None]) -> list[str]:
+def _versions(packages: dict[str, str | None]) -> str:
+    return ", ".join(f"{name} {v}" if v else f"{name} (not installed)" for name, v in packages.items())
+
+
+def library_lines(wsframe: dict, peers: dict[str, str | None], tools: dict[str, str | None] | None = None) -> list[str]:
     """The libraries part of the report header, one Markdown list item per line."""
     if "error" in wsframe:
         line = f"- wsframe {wsframe['version'] or '?'}: {wsframe['error']}"
@@ -77,5 +88,7 @@ def library_lines(wsframe: dict, peers: dict[str, str | None]) -> list[str]:
         )
     else:
         line = f"- wsframe {wsframe['version']} from {wsframe['location']}; native extension {wsframe['native']}"
-    installed = ", ".join(f"{name} {v}" if v else f"{name} (not installed)" for name, v in peers.items())
-    return [line, f"- peers: {installed}"]
+    lines = [line, f"- peers: {_versions(peers)}"]
+    if tools is not None:
+        lines.append(f"- tools: {_versions(tools)}")
+    return lines
