@@ -1,6 +1,10 @@
-"""wsframe's benchmarks: ``python -m benchmarks [--quick] [--only PATTERNS] [--json PATH]``.
+"""wsframe's benchmarks: ``python -m benchmarks [--quick] [--only PATTERNS] [--json PATH] [--compare OLD.json]``.
 
-Each workload module (``kernels`` so far) describes its workloads as :class:`harness.Family` objects
-through a ``families()`` function; ``__main__.WORKLOAD_MODULES`` lists the modules that are run. The
-harness checks every implementation's output, times it, and prints Markdown tables and a JSON file.
+Each workload module describes its workloads as :class:`harness.Family` objects through a
+``families(quick=False)`` function; ``__main__.WORKLOAD_MODULES`` lists the modules that are run:
+``kernels`` (masking, UTF-8 validation), ``streams`` (message streams S/L/F, frame building,
+permessage-deflate, opening handshakes) and ``echo`` (end-to-end round trips over loopback, in separate
+processes). The harness checks every implementation's output, times it, and prints Markdown tables; the
+JSON file and one PNG chart per family (with matplotlib) go to the results folder; ``--compare`` shows
+the change against an earlier JSON file and exits 1 on a wsframe regression beyond ``--tolerance``.
 """

@@ -150,8 +150,8 @@ def write_charts(document: dict, directory: str) -> list[str] | None:
             axis.set_xscale("log")
             axis.set_title(workload, fontsize=9, loc="left")
             axis.tick_params(axis="x", labelsize=8)
-            for position, median in zip(positions, medians):
-                axis.annotate(format_rate(median), (median, position), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+            for position, median, best in zip(positions, medians, bests):  # the label right of the tick
+                axis.annotate(format_rate(median), (max(median, best), position), xytext=(4, 0), textcoords="offset points", va="center", fontsize=7)
         axes[-1, 0].set_xlabel(f"{unit or 'GB/s'} (bar: median; tick: fastest repeat; log scale)", fontsize=8)
         figure.suptitle(family["title"], fontsize=10)
         figure.tight_layout()

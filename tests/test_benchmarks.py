@@ -133,3 +133,186 @@ def test_texts_are_deterministic_valid_and_exactly_sized():
     mixed = kernels.mixed_text(4096)
     assert sum(byte >= 0x80 for byte in mixed) > len(mixed) // 2
     assert {len(ch.encode()) for ch in mixed.decode()} == {1, 2, 3, 4}
+
+
+# --- streams, building, deflate, handshakes, echo -------------------------------------------------
+
+from benchmarks import echo, report, streams  # noqa: E402
+
+NEW_FAMILIES = ("streams", "building", "deflate", "handshake", "echo")
+
+
+def _declared(quick=True):
+    return {f.name: f for module in (streams, echo) for f in module.families(quick=quick)}
+
+
+def test_quick_run_of_the_new_families_reports_every_available_implementation(tmp_path, capsys):
+    declared = _declared()
+    patterns = ["stream", "build", "handshake"] + (["echo"] if declared.get("echo") and declared["echo"].benches else [])
+    path = tmp_path / "results.json"
+    assert cli.main(["--quick", "--malloc", "dynamic", "--no-charts", "--only", ",".join(patterns), "--json", str(path)]) == 0
+    document = json.loads(path.read_text(encoding="utf-8"))
+    measured = {family["name"]: family for family in document["families"]}
+    assert {"streams", "building", "deflate", "handshake"} <= set(measured)
+    for name, family in measured.items():
+        if name not in NEW_FAMILIES:
+            continue
+        rows = family["rows"]
+        for row in rows:
+            assert row["error"] is None, row
+            assert row["median_ns"] > 0 and row["items"] > 0 and row["rate_median"] > 0, row
+        assert {(r["workload"], r["implementation"]) for r in rows} == {(b.workload, b.implementation) for b in declared[name].benches}
+        assert family["skipped"] == declared[name].skipped
+    # wsframe's two hot paths are measured in every in-process family, with or without peers.
+    for name in ("streams", "building", "deflate", "handshake"):
+        implementations = {row["implementation"] for row in measured[name]["rows"]}
+        assert streams.FALLBACK in implementations
+        assert (streams.NATIVE in implementations) == _importable("wsframe._native")
+    # A peer row exists exactly when the peer imports; otherwise a skip note names it.
+    for peer in ("websockets", "aiohttp", "wsproto", "picows"):
+        implementations = {row["implementation"] for row in measured["streams"]["rows"]}
+        assert (peer in implementations) == _importable(peer), peer
+        assert (peer in implementations) != any(peer in note for note in measured["streams"]["skipped"])
+    report_text = capsys.readouterr().out
+    assert "msg/s (median)" in report_text and "page faults/call" in report_text and "- tools: " in report_text
+
+
+def test_wsframe_connection_module_binds_each_hot_path():
+    fallback = importlib.import_module("wsframe._fallback")
+    module = streams.wsframe_connection_module(streams.FALLBACK)
+    assert module.FrameDecoder is fallback.FrameDecoder and module.encode_frame is fallback.encode_frame
+    if _importable("wsframe._native"):
+        native = importlib.import_module("wsframe._native")
+        module = streams.wsframe_connection_module(streams.NATIVE)
+        assert module.FrameDecoder is native.FrameDecoder and module.encode_frame is native.encode_frame
+
+
+def test_reference_framing_round_trips_and_streams_hold_what_they_claim():
+    key = b"\x01\x02\x03\x04"
+    for size in (0, 125, 126, 65535, 65536):
+        payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        for mask_key in (None, key):
+            frame = streams.reference_frame(streams.BINARY, payload, fin=False, rsv=4, mask_key=mask_key)
+            assert streams.parse_frames(frame) == [(False, 4, streams.BINARY, payload)]
+    with pytest.raises(ValueError):
+        streams.parse_frames(streams.reference_frame(streams.TEXT, b"abc")[:-1])
+    stream = streams.stream_fragmented(250)
+    frames = streams.parse_frames(b"".join(stream.reads))
+    assert len(frames) == 250 * 4 + 2 and sum(op == streams.PING for _, _, op, _ in frames) == 2
+    assert stream.pong_bytes == 2 * (2 + streams.PING_PAYLOAD_SIZE) and stream.total_length == 250 * 256
+    assert all(len(read) <= streams.READ_SIZE for read in stream.reads)
+    small = streams.stream_small(100, compressed=True)
+    inflater = __import__("zlib").decompressobj(-streams.DEFLATE_WBITS)
+    payloads = [inflater.decompress(p + b"\x00\x00\xff\xff") for _, rsv, _, p in streams.parse_frames(b"".join(small.reads))]
+    assert payloads[-1] == small.last and sum(map(len, payloads)) == small.total_length == 100 * 32
+
+
+def _honest_run(stream):
+    def run(reads):
+        frames = streams.parse_frames(b"".join(reads))
+        messages = [p for fin, _, op, p in frames if op in (streams.TEXT, streams.BINARY)]
+        return len(messages), sum(map(len, messages)), messages[-1], 0
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "cheat, complaint",
+    [
+        (lambda result: result, None),
+        (lambda result: (result[0] - 1, *result[1:]), "messages"),  # drops one
+        (lambda result: (result[0], result[1] - 1, *result[2:]), "bytes of messages"),  # truncates one
+        (lambda result: (*result[:2], result[2][:-1] + b"?", result[3]), "wrong last message"),
+        (lambda result: (*result[:3], 10), "pongs"),  # pongs nobody asked for
+    ],
+)
+def test_stream_check_catches_dropped_truncated_or_wrong_messages(cheat, complaint):
+    stream = streams.stream_small(50)
+    honest = _honest_run(stream)
+    run = lambda reads: cheat(honest(reads))  # noqa: E731
+    bench = harness.Bench("stream test", "candidate", stream.wire_bytes, "run(reads)", {"run": run, "reads": stream.reads}, streams.summary_check(run, stream))
+    result = harness.measure(bench, TINY)
+    if complaint is None:
+        assert result.ok, result.error
+    else:
+        assert not result.ok and complaint in result.error
+
+
+@pytest.mark.parametrize(
+    "masked, compressed, build, ok",
+    [
+        (False, False, lambda ms: [streams.reference_frame(streams.TEXT, m.encode()) for m in ms], True),
+        (True, False, lambda ms: [streams.reference_frame(streams.TEXT, m.encode(), mask_key=b"abcd") for m in ms], True),
+        (True, False, lambda ms: [streams.reference_frame(streams.TEXT, m.encode()) for m in ms], False),  # client frames unmasked
+        (False, False, lambda ms: [streams.reference_frame(streams.BINARY, m.encode()) for m in ms], False),  # wrong opcode
+        (False, False, lambda ms: [streams.reference_frame(streams.TEXT, m.encode()) for m in ms[:-1]], False),  # one missing
+        (False, True, lambda ms: [streams.reference_frame(streams.TEXT, m.encode()) for m in ms], False),  # not compressed
+    ],
+)
+def test_build_check_parses_and_compares_every_frame(masked, compressed, build, ok):
+    messages = streams.small_texts(20)
+    bench = harness.Bench(
+        "build test", "candidate", 640, "run(messages)", {"run": build, "messages": messages},
+        streams.build_check(build, messages, masked=masked, compressed=compressed),
+    )  # fmt: skip
+    assert harness.measure(bench, TINY).ok is ok
+
+
+def _document(rows, quick=True):
+    return {
+        "settings": {"quick": quick},
+        "machine": {"cpu": "test"},
+        "families": [{"name": "streams", "title": "t", "rate_unit": "msg/s", "rows": rows}],
+    }
+
+
+def _row(implementation, median_ns, *, peer=False, items=1000):
+    return {
+        "workload": "stream S", "implementation": implementation, "error": None, "median_ns": median_ns,
+        "min_ns": median_ns * 0.9, "items": items, "bytes": 32 * items, "peer": peer, "reference": False,
+    }  # fmt: skip
+
+
+def test_compare_flags_wsframe_slowdowns_beyond_the_tolerance_only():
+    old = _document([_row("wsframe native", 1000), _row("wsframe fallback", 1000), _row("websockets", 1000, peer=True)])
+    new = _document([_row("wsframe native", 1100), _row("wsframe fallback", 1300), _row("websockets", 5000, peer=True)])
+    changes, notes = report.compare(old, new)
+    assert {c.implementation for c in changes} == {"wsframe native", "wsframe fallback", "websockets"}
+    assert [c.implementation for c in report.regressions(changes, 0.15)] == ["wsframe fallback"]
+    assert report.regressions(changes, 0.35) == []
+    lines = "\n".join(report.comparison_lines("old.json", changes, notes, 0.15))
+    assert "**REGRESSION**" in lines and "-23.1% speed" in lines
+    # Quick and full runs differ in stream length: times per message are compared, with a note.
+    changes, notes = report.compare(_document([_row("wsframe native", 1000)]), _document([_row("wsframe native", 100_000, items=100_000)], quick=False))
+    assert report.regressions(changes, 0.15) == [] and any("--quick" in note for note in notes)
+
+
+def test_compare_option_exits_1_on_a_synthetic_regression(tmp_path):
+    first = tmp_path / "first.json"
+    args = ["--quick", "--malloc", "dynamic", "--no-charts", "--only", "handshake"]
+    assert cli.main(args + ["--json", str(first)]) == 0
+    document = json.loads(first.read_text(encoding="utf-8"))
+
+    def scaled(factor):
+        copy = json.loads(json.dumps(document))
+        for family in copy["families"]:
+            for row in family["rows"]:
+                row["median_ns"] *= factor
+        path = tmp_path / f"old-{factor}.json"
+        path.write_text(json.dumps(copy), encoding="utf-8")
+        return str(path)
+
+    # The earlier run was 100 times faster: every wsframe row regressed; 100 times slower: none did.
+    assert cli.main(args + ["--json", str(tmp_path / "a.json"), "--compare", scaled(0.01)]) == 1
+    assert cli.main(args + ["--json", str(tmp_path / "b.json"), "--compare", scaled(100)]) == 0
+    assert cli.main(args + ["--json", str(tmp_path / "c.json"), "--compare", str(tmp_path / "missing.json")]) == 2
+
+
+def test_charts_are_written_when_matplotlib_is_installed(tmp_path):
+    document = _document([_row("wsframe native", 1000), _row("websockets", 3000, peer=True)])
+    paths = report.write_charts(document, str(tmp_path))
+    if not _importable("matplotlib"):
+        assert paths is None
+        return
+    assert paths == [str(tmp_path / "streams.png")]
+    assert (tmp_path / "streams.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
