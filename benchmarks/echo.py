@@ -266,9 +266,15 @@ def _module_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "benchmarks.echo", *args]
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _child_env() -> dict:
-    """The parent's environment, with this checkout first on the path (for benchmarks and wsframe)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    """The parent's environment, with this checkout first on the path (for benchmarks and wsframe).
+
+    The children also run in the checkout (``cwd=ROOT``): ``python -m`` puts the working directory first.
+    """
+    root = ROOT
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env
@@ -281,7 +287,7 @@ def measure_echo(library: str, size: int, bounds: Bounds, repeats: int) -> list[
     """
     env = _child_env()
     server = subprocess.Popen(
-        _module_command("server", library), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+        _module_command("server", library), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, cwd=ROOT
     )
     try:
         timer = threading.Timer(SERVER_START_TIMEOUT, server.kill)
@@ -300,6 +306,7 @@ def measure_echo(library: str, size: int, bounds: Bounds, repeats: int) -> list[
             capture_output=True,
             text=True,
             env=env,
+            cwd=ROOT,
             timeout=timeout,
         )
         if client.returncode != 0:
