@@ -5,6 +5,7 @@ No timing assertions: only that rows exist, have positive times, and that wrong 
 
 import importlib
 import json
+import os
 
 import pytest
 
@@ -316,3 +317,31 @@ def test_charts_are_written_when_matplotlib_is_installed(tmp_path):
         return
     assert paths == [str(tmp_path / "streams.png")]
     assert (tmp_path / "streams.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def _children():
+    """This process's child processes (Linux /proc), as pids."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid() and fields[0] != "Z":
+                children.append(int(entry))
+    return children
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list child processes")
+def test_echo_failures_are_errors_and_leave_no_process_behind():
+    before = set(_children())
+    bounds = echo.Bounds.for_mode(quick=True)
+    with pytest.raises(RuntimeError, match="server did not start"):
+        echo.measure_echo("no-such-library", 256, bounds, 1)
+    available = [b for b in _declared()["echo"].benches if b.workload == echo.workload_name(256)]
+    for bench in available[:1]:  # one real round trip run when a library is installed
+        per_call_ns = echo.measure_echo(bench.implementation, 256, bounds, 2)
+        assert len(per_call_ns) == 2 and all(t > 0 for t in per_call_ns)
+    assert set(_children()) <= before
