@@ -148,6 +148,7 @@ class Server:
         self.process_request = options["process_request"]
         self.http_handler = options["http_handler"]
         self._server: asyncio.base_events.Server | None = None
+        self._port = 0
         self._connections: set[_ServerWebSocket] = set()
         self._tasks: set[asyncio.Task] = set()
         self._closing: asyncio.Task | None = None
@@ -177,8 +178,8 @@ class Server:
 
     @property
     def port(self) -> int:
-        """The port of the first listening socket."""
-        return self._server.sockets[0].getsockname()[1]
+        """The port of the first listening socket (still known after :meth:`close`)."""
+        return self._port
 
     @property
     def connections(self) -> set:
@@ -202,6 +203,9 @@ class Server:
 
     async def _shutdown(self) -> None:
         self._server.close()
+        for ws in list(self._connections):
+            if ws._releasing:  # no need to linger for a peer's EOF any more
+                ws.transport.abort()
         closing = [ws.close(1001, "server shutting down") for ws in list(self._connections)]
         if closing:
             await asyncio.gather(*closing, return_exceptions=True)
@@ -276,4 +280,5 @@ async def serve(
     )
     loop = asyncio.get_running_loop()
     server._server = await loop.create_server(server._make_protocol, host, port, ssl=ssl)
+    server._port = server._server.sockets[0].getsockname()[1]
     return server
