@@ -442,6 +442,7 @@ def test_keepalive_pings_are_answered_and_a_silent_peer_is_closed_1011(run):
             data = await raw.read_until_eof()
             raw.connection.receive_data(data)
             raw.connection.receive_data(None)
+            raw.writer.close()
             closes = [event for event in raw.connection.events() if isinstance(event, CloseConnection)]
             assert closes and closes[0].code == 1011
 
@@ -489,6 +490,7 @@ def test_peer_that_never_answers_close_is_dropped_after_close_timeout(run):
             raw = await RawClient.open(server)
             assert await raw.events() == [CloseConnection(1000, "")]  # its reply stays unsent
             assert await raw.read_until_eof() == b""
+            raw.writer.close()
             await until(lambda: closed)
         assert closed == [1006]
 
