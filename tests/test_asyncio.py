@@ -6,7 +6,10 @@ the active hot path (tools/test.sh runs this module once per implementation). Se
 """
 
 import asyncio
+import shutil
 import socket
+import ssl
+import subprocess
 
 import pytest
 
@@ -288,7 +291,7 @@ def test_connect_checks_its_url():
     with pytest.raises(ValueError):
         connect("http://127.0.0.1/")
     with pytest.raises(ValueError):
-        connect("ws://127.0.0.1/", ssl=__import__("ssl").create_default_context())
+        connect("ws://127.0.0.1/", ssl=ssl.create_default_context())
 
 
 # -- ping, pong, close -----------------------------------------------------------------------------
@@ -651,5 +654,42 @@ def test_frames_pipelined_behind_the_request_are_served(run):
                 events += await raw.events()
             assert events[1] == TextMessage("early")
             raw.writer.transport.abort()
+
+    run(main())
+
+
+@pytest.fixture(scope="module")
+def tls_contexts(tmp_path_factory):
+    """A server and a client SSL context around a fresh self-signed certificate for 127.0.0.1."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a test certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    return server_context, client_context
+
+
+def test_wss_round_trip_and_close(run, tls_contexts):
+    server_context, client_context = tls_contexts
+
+    async def main():
+        async with await serve(echo, port=0, ssl=server_context) as server:
+            async with connect(f"wss://127.0.0.1:{server.port}/", ssl=client_context) as ws:
+                await ws.send("secure")
+                assert await ws.recv() == "secure"
+                await ws.send(b"z" * 300_000)
+                assert await ws.recv() == b"z" * 300_000
+            assert ws.close_code == 1000
+            with pytest.raises(ssl.SSLCertVerificationError):  # the default context does not trust it
+                await connect(f"wss://127.0.0.1:{server.port}/")
 
     run(main())
