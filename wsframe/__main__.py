@@ -147,7 +147,11 @@ function send(data) {
   return new Promise((resolve) => waiters.push(resolve));
 }
 const largeText = () => "wsframe ".repeat(131072);
-const binary = () => { const a = new Uint8Array(65536); for (let i = 0; i < a.length; i++) a[i] = i * 7 & 255; return a.buffer; };
+const binary = () => {
+  const bytes = new Uint8Array(65536);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = i * 7 & 255;
+  return bytes.buffer;
+};
 $("form").onsubmit = (event) => { event.preventDefault(); send($("text").value); $("text").value = ""; };
 $("large").onclick = () => send(largeText()).then(refreshStats);
 $("binary").onclick = () => send(binary()).then(refreshStats);
@@ -166,7 +170,11 @@ async function selftest() {
   $("result").textContent = (ok ? "SELFTEST OK " : "SELFTEST FAILED ") + JSON.stringify(
     {checks, extensions: ws.extensions, received: count.receivedMessages, stats});
 }
-opened.then(() => { $("state").textContent = "open"; $("extensions").textContent = ws.extensions || "(none)"; refreshStats(); });
+opened.then(() => {
+  $("state").textContent = "open";
+  $("extensions").textContent = ws.extensions || "(none)";
+  refreshStats();
+});
 if (new URLSearchParams(location.search).get("selftest") === "1") {
   selftest().catch((error) => { $("result").textContent = "SELFTEST FAILED " + error; });
 }

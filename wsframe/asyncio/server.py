@@ -85,7 +85,7 @@ class _ServerWebSocket(WebSocket):
     def _open_timed_out(self) -> None:
         self._open_timer = None
         if self.connection.state is ConnectionState.CONNECTING:
-            logger.debug("dropping %s: no complete handshake within %s s", self.remote_address, self._server.open_timeout)
+            logger.debug("dropping %s: no handshake within %s s", self.remote_address, self._server.open_timeout)
             self.transport.abort()
 
     def _cancel_open_timer(self) -> None:
