@@ -422,3 +422,23 @@ def test_deflate_bomb_refused_within_the_limit():
     server.receive_data(client_frame(2, bomb, rsv=4))
     with pytest.raises(MessageTooBig):
         drain(server)
+
+
+# -- message events are tuples underneath ------------------------------------------------------------
+
+
+def test_message_events_compare_like_events():
+    import copy
+    import pickle
+
+    text = TextMessage("a")
+    assert (text.data, text.message_finished, tuple(text)) == ("a", True, ("a", True))
+    assert text == TextMessage("a", True) and not text != TextMessage("a")
+    assert text != TextMessage("a", False) and text != BytesMessage("a")
+    # Equal to no plain tuple, from either side.
+    assert text != ("a", True) and ("a", True) != text and not text == ("a", True) and not ("a", True) == text
+    assert repr(BytesMessage(b"x", False)) == "BytesMessage(data=b'x', message_finished=False)"
+    with pytest.raises(TypeError):
+        hash(text)
+    for copied in (copy.copy(text), copy.deepcopy(text), pickle.loads(pickle.dumps(text))):
+        assert type(copied) is TextMessage and copied == text
