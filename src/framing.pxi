@@ -29,7 +29,10 @@ cdef extern from "Python.h":
 cdef extern from *:
     """
     /* cls((first, second)) for a tuple subclass cls, without running Python code: what tuple.__new__
-       does for a subclass (tp_alloc zero-fills the items and tracks the object for the GC). */
+       does for a subclass (tp_alloc zero-fills the items and tracks the object for the GC). first and
+       second are atomic (str, bytes, bool): without a __dict__ the pair cannot be part of a reference
+       cycle, so it is untracked, as the GC untracks such exact tuples (which spares a collection every
+       few hundred messages). */
     static PyObject *wsf_new_pair(PyObject *cls, PyObject *first, PyObject *second) {
         PyTypeObject *type = (PyTypeObject *)cls;
         PyObject *pair = type->tp_alloc(type, 2);
@@ -42,6 +45,12 @@ cdef extern from *:
         PyTuple_SET_ITEM(pair, 0, first);
         Py_INCREF(second);
         PyTuple_SET_ITEM(pair, 1, second);
+        if (type->tp_dictoffset == 0
+    #ifdef Py_TPFLAGS_MANAGED_DICT
+            && !(type->tp_flags & Py_TPFLAGS_MANAGED_DICT)
+    #endif
+        )
+            PyObject_GC_UnTrack(pair);
         return pair;
     }
     """
