@@ -1,6 +1,9 @@
 # Frame header coding and the batch frame decoder, RFC 6455 section 5.2.
 # wsframe/_fallback/framing.py is the readable reference: same results, same errors in the same order.
 cimport cython
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.pyport cimport PY_SSIZE_T_MAX
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.number cimport PyNumber_Index
 from cpython.ref cimport Py_INCREF
@@ -23,9 +26,40 @@ cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object value, int *overflow) except? -1
     void PyObject_GC_UnTrack(object op)
 
+cdef extern from *:
+    """
+    /* cls((first, second)) for a tuple subclass cls, without running Python code: what tuple.__new__
+       does for a subclass (tp_alloc zero-fills the items and tracks the object for the GC). first and
+       second are atomic (str, bytes, bool): without a __dict__ the pair cannot be part of a reference
+       cycle, so it is untracked, as the GC untracks such exact tuples (which spares a collection every
+       few hundred messages). */
+    static PyObject *wsf_new_pair(PyObject *cls, PyObject *first, PyObject *second) {
+        PyTypeObject *type = (PyTypeObject *)cls;
+        PyObject *pair = type->tp_alloc(type, 2);
+        if (pair == NULL)
+            return NULL;
+    #if PY_VERSION_HEX >= 0x030E0000
+        ((PyTupleObject *)pair)->ob_hash = -1;  /* 3.14+ caches tuple hashes: mark it "not computed" */
+    #endif
+        Py_INCREF(first);
+        PyTuple_SET_ITEM(pair, 0, first);
+        Py_INCREF(second);
+        PyTuple_SET_ITEM(pair, 1, second);
+        if (type->tp_dictoffset == 0
+    #ifdef Py_TPFLAGS_MANAGED_DICT
+            && !(type->tp_flags & Py_TPFLAGS_MANAGED_DICT)
+    #endif
+        )
+            PyObject_GC_UnTrack(pair);
+        return pair;
+    }
+    """
+    object wsf_new_pair(object cls, object first, object second)
+
 cdef enum:
     RESERVED_OPCODES = 0xF8F8  # bit n set: opcode n is reserved (3-7, 11-15)
     EXPECT_EITHER = -1  # expect_mask=None
+    ASSEMBLY_KEPT = 65536  # a reassembly buffer up to this size is kept for the next message
 
 
 # Opcodes and rsv values as Python ints, to build frame tuples without conversions.
@@ -266,6 +300,16 @@ cdef class FrameDecoder:
     ``allowed_rsv``: the RSV bits that negotiated extensions allow (4 = RSV1).
     ``max_frame_size`` / ``max_message_size``: limits in payload bytes, None for no limit.
     ``stream``: emit data frames piece by piece as their bytes arrive instead of whole.
+    ``messages``: None, or a pair ``(text_type, bytes_type)`` of tuple subclasses for message mode
+    (ignored with ``stream``): each data message whose frames all have rsv 0 is emitted, once its final
+    frame is in, as ONE item ``text_type((text: str, True))`` or ``bytes_type((payload: bytes, True))``
+    instead of its frames (reassembled in the decoder, bounded by ``max_message_size``); control frames,
+    also between fragments, and the frames of messages with rsv bits on their first frame stay
+    ``(opcode, fin, rsv, payload)`` tuples, every item in the order its last byte arrived. A
+    continuation frame with rsv bits in a message being reassembled ends the reassembly: what came
+    before is emitted as one non-final frame tuple ``(opcode, False, 0, payload so far)``, then the
+    message goes on as frame tuples. ``last_frame_count`` is the number of frame tuples (not messages)
+    in the last ``decode`` result.
     """
 
     cdef int expect_mask  # 1, 0 or EXPECT_EITHER
@@ -276,6 +320,10 @@ cdef class FrameDecoder:
     cdef uint64_t max_message_size
     cdef bint stream
     cdef object error  # the ProtocolError that ended the stream, or None
+    cdef bint message_mode
+    cdef object text_type  # message mode: the tuple subclasses of the emitted messages
+    cdef object bytes_type
+    cdef Py_ssize_t frame_count  # frame tuples in the last decode result
     # The frame in progress: between its header and the end of its payload.
     cdef bint in_frame
     cdef bint fin
@@ -289,20 +337,41 @@ cdef class FrameDecoder:
     cdef Py_ssize_t filled
     cdef bint piece_sent  # stream mode: a piece of this frame was emitted
     cdef bint validate  # this frame's payload is text to validate
+    cdef bint into_assembly  # message mode: this frame's payload goes to the reassembly buffer
     # The data message in progress.
     cdef bint in_message  # a non-final data frame was received: continuations must follow
     cdef bint compressed  # RSV1 on its first frame
     cdef bint text  # uncompressed text: validated as UTF-8
+    cdef int message_opcode  # its first frame's opcode
+    cdef bint assembling  # message mode: it is emitted as one message item
+    cdef unsigned char *assembly  # message mode: its payload so far (except a single binary frame's)
+    cdef Py_ssize_t assembly_size
+    cdef Py_ssize_t assembly_capacity
     cdef uint64_t message_size  # payload bytes announced so far
     cdef Py_ssize_t text_size  # payload bytes validated so far
     cdef wsf_utf8_state utf8
 
-    def __init__(self, *, expect_mask, allowed_rsv=0, max_frame_size=None, max_message_size=None, stream=False):
+    def __init__(self, *, expect_mask, allowed_rsv=0, max_frame_size=None, max_message_size=None, stream=False,
+                 messages=None):
         self.expect_mask = expect_mask_argument(expect_mask)
         self.allowed_rsv = <int>int_argument(allowed_rsv, 7, "allowed_rsv")
         self.frame_limited = limit_argument(max_frame_size, "max_frame_size", &self.max_frame_size)
         self.message_limited = limit_argument(max_message_size, "max_message_size", &self.max_message_size)
         self.stream = stream
+        if messages is not None:
+            if not (type(messages) is tuple and len(messages) == 2 and all(
+                    isinstance(cls, type) and issubclass(cls, tuple) for cls in messages)):
+                raise TypeError(f"messages must be None or a pair of tuple subclasses, not {messages!r}")
+            self.message_mode = not self.stream
+            self.text_type, self.bytes_type = messages
+
+    def __dealloc__(self):
+        PyMem_Free(self.assembly)
+
+    @property
+    def last_frame_count(self):
+        """The number of frame tuples (not message objects) in the last ``decode`` result."""
+        return self.frame_count
 
     def decode(self, data):
         """Decodes the frames in ``data`` (bytes-like) that complete in it.
@@ -326,6 +395,7 @@ cdef class FrameDecoder:
     cdef tuple decode_from(self, const unsigned char *data, Py_ssize_t end):
         cdef frame_header h
         cdef Py_ssize_t pos = 0, frame_start = 0, size
+        self.frame_count = 0
         if self.error is not None:
             return [], 0, self.error
         cdef list frames = []
@@ -335,7 +405,7 @@ cdef class FrameDecoder:
                 if not self.in_frame:
                     if parse_header(data + pos, end - pos, self.expect_mask, self.allowed_rsv, &h):
                         break
-                    self.start_frame(&h)
+                    self.start_frame(&h, frames)
                     pos += h.header_length
                 size = end - pos
                 if <uint64_t>size > self.remaining:
@@ -349,7 +419,7 @@ cdef class FrameDecoder:
             return frames, frame_start, exc
         return frames, pos, None
 
-    cdef int start_frame(self, frame_header *h) except -1:
+    cdef int start_frame(self, frame_header *h, list frames) except -1:
         """Checks a valid header against the message in progress and the limits, then starts the frame."""
         cdef bint data_frame = h.opcode < 8
         cdef uint64_t total
@@ -367,6 +437,9 @@ cdef class FrameDecoder:
                 self.message_size = 0
                 self.text_size = 0
                 memset(&self.utf8, 0, sizeof(wsf_utf8_state))
+                self.message_opcode = h.opcode
+                self.assembling = self.message_mode and h.rsv == 0
+                self.assembly_size = 0
             if not self.compressed and self.message_limited:
                 # No overflow: message_size counts bytes received, h.length is below 2**63.
                 total = self.message_size + h.length
@@ -386,9 +459,77 @@ cdef class FrameDecoder:
         self.phase = 0
         self.piece_sent = False
         self.validate = data_frame and self.text
-        if not (self.stream and data_frame):
+        # Message mode: a single binary frame is unmasked straight into its bytes object; text and
+        # fragments go to the reassembly buffer.
+        self.into_assembly = data_frame and self.assembling and not (h.opcode == 2 and h.fin)
+        if self.into_assembly:
+            if h.rsv:
+                self.end_assembly(frames)
+            else:
+                self.reserve_assembly(h.length)
+        elif not (self.stream and data_frame):
             self.payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>h.length)
             self.filled = 0
+        return 0
+
+    cdef int reserve_assembly(self, uint64_t length) except -1:
+        """Makes room for length more bytes in the reassembly buffer (limits were checked already)."""
+        cdef Py_ssize_t needed, capacity
+        cdef void *grown
+        if length > <uint64_t>(PY_SSIZE_T_MAX - self.assembly_size):
+            raise MemoryError()
+        needed = self.assembly_size + <Py_ssize_t>length
+        if needed <= self.assembly_capacity:
+            return 0
+        capacity = self.assembly_capacity * 2  # geometric growth for messages in many frames
+        if self.message_limited and <uint64_t>capacity > self.max_message_size:
+            capacity = <Py_ssize_t>self.max_message_size
+        if capacity < needed:
+            capacity = needed
+        grown = PyMem_Realloc(self.assembly, capacity)
+        if grown == NULL:
+            raise MemoryError()
+        self.assembly = <unsigned char *>grown
+        self.assembly_capacity = capacity
+        return 0
+
+    cdef int end_assembly(self, list frames) except -1:
+        """A continuation frame with rsv bits: the message goes on as frames, starting with what came so far.
+
+        Called once the frame's state is set (the append can run Python code); the frame itself is then
+        whole-frame mode.
+        """
+        prefix = PyBytes_FromStringAndSize(<char *>self.assembly, self.assembly_size)
+        self.assembling = False
+        self.into_assembly = False
+        self.release_assembly()
+        self.payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>self.remaining)
+        self.filled = 0
+        self.emit_frame(frames, self.message_opcode, False, 0, prefix)
+        return 0
+
+    cdef inline void release_assembly(self) noexcept:
+        """Empties the reassembly buffer; frees it when it is big (a later message may never need it)."""
+        self.assembly_size = 0
+        if self.assembly_capacity > ASSEMBLY_KEPT:
+            PyMem_Free(self.assembly)
+            self.assembly = NULL
+            self.assembly_capacity = 0
+
+    cdef int emit_frame(self, list frames, int opcode, bint fin, int rsv, object payload) except -1:
+        self.frame_count += 1
+        return append_frame(frames, opcode, fin, rsv, payload)
+
+    cdef int emit_assembled(self, list frames) except -1:
+        """Appends the reassembled message as one item: text decoded straight from the buffer."""
+        if self.text:
+            data = PyUnicode_DecodeUTF8(<char *>self.assembly, self.assembly_size, NULL)
+            cls = self.text_type
+        else:
+            data = PyBytes_FromStringAndSize(<char *>self.assembly, self.assembly_size)
+            cls = self.bytes_type
+        self.release_assembly()
+        frames.append(wsf_new_pair(cls, data, True))
         return 0
 
     cdef int receive(self, const unsigned char *src, Py_ssize_t size, list frames) except -1:
@@ -401,7 +542,9 @@ cdef class FrameDecoder:
         cdef bint whole = not (self.stream and self.opcode < 8)
         cdef bint first_piece = not self.piece_sent
         cdef unsigned char *dst
-        if whole:
+        if self.into_assembly:
+            dst = self.assembly + self.assembly_size
+        elif whole:
             payload = self.payload
             dst = <unsigned char *>PyBytes_AS_STRING(payload) + self.filled
         elif size or done:
@@ -412,19 +555,27 @@ cdef class FrameDecoder:
         self.unmask(dst, src, size)
         if self.validate:
             self.check_text(dst, size, done and self.fin)
+        if self.into_assembly:
+            self.assembly_size += size
         self.filled += size
         self.remaining -= <uint64_t>size
         self.piece_sent = True
         if done:
             self.in_frame = False
             self.payload = None
-        if whole:
+        if self.into_assembly:
+            if done and self.fin:
+                self.emit_assembled(frames)
+        elif whole:
             if done:
-                append_frame(frames, self.opcode, self.fin, self.rsv, payload)
+                if self.assembling and self.opcode < 8:  # message mode, a single binary frame
+                    frames.append(wsf_new_pair(self.bytes_type, payload, True))
+                else:
+                    self.emit_frame(frames, self.opcode, self.fin, self.rsv, payload)
         elif first_piece:
-            append_frame(frames, self.opcode, done and self.fin, self.rsv, payload)
+            self.emit_frame(frames, self.opcode, done and self.fin, self.rsv, payload)
         else:
-            append_frame(frames, 0, done and self.fin, 0, payload)
+            self.emit_frame(frames, 0, done and self.fin, 0, payload)
         return 0
 
     cdef inline void unmask(self, unsigned char *dst, const unsigned char *src, Py_ssize_t size) noexcept:

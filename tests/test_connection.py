@@ -422,3 +422,35 @@ def test_deflate_bomb_refused_within_the_limit():
     server.receive_data(client_frame(2, bomb, rsv=4))
     with pytest.raises(MessageTooBig):
         drain(server)
+
+
+# -- message events are tuples underneath ------------------------------------------------------------
+
+
+def test_message_events_compare_like_events():
+    import copy
+    import pickle
+
+    text = TextMessage("a")
+    assert (text.data, text.message_finished, tuple(text)) == ("a", True, ("a", True))
+    assert text == TextMessage("a", True) and not text != TextMessage("a")
+    assert text != TextMessage("a", False) and text != BytesMessage("a")
+    # Equal to no plain tuple, from either side.
+    assert text != ("a", True) and ("a", True) != text and not text == ("a", True) and not ("a", True) == text
+    assert repr(BytesMessage(b"x", False)) == "BytesMessage(data=b'x', message_finished=False)"
+    with pytest.raises(TypeError):
+        hash(text)
+    for copied in (copy.copy(text), copy.deepcopy(text), pickle.loads(pickle.dumps(text))):
+        assert type(copied) is TextMessage and copied == text
+
+
+def test_deflate_rsv1_on_a_continuation_of_an_uncompressed_message():
+    # The decoder reassembles uncompressed messages itself; this one falls back to frames for the check.
+    server, _ = deflate_pair()
+    server.receive_data(client_frame(1, b"ab", fin=False) + client_frame(9, b"p") + client_frame(0, b"cd", rsv=4))
+    events = server.events()
+    assert next(events) == Ping(b"p")
+    with pytest.raises(ProtocolError) as info:
+        next(events)
+    assert str(info.value) == "RSV1 set on a continuation frame"
+    assert int.from_bytes(server.data_to_send()[-2 - len(str(info.value)):][:2], "big") == 1002

@@ -22,6 +22,19 @@ SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.func
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=SUPPRESSED)
 
 
+class Text(tuple):
+    """Message mode's item types in these tests (the decoder takes any pair of tuple subclasses)."""
+
+    __slots__ = ()
+
+
+class Binary(tuple):
+    __slots__ = ()
+
+
+MESSAGE_TYPES = (Text, Binary)
+
+
 def reference_frame(opcode, payload, fin=True, rsv=0, key=None):
     """A frame encoded the obvious way, byte by byte."""
     mask_bit = 0x80 if key else 0
@@ -724,17 +737,20 @@ def damaged(draw):
 @given(
     case=damaged(),
     allowed_rsv=st.integers(0, 7),
-    max_frame_size=st.none() | st.integers(0, 400),
+    # Never None: damage can announce frames of up to 2**63-1 bytes, and the native decoder allocates a
+    # frame's buffer from its header (MemoryError there) while the fallback waits for the bytes.
+    max_frame_size=st.integers(0, 400) | st.just(1 << 20),
     max_message_size=st.none() | st.integers(0, 400),
     stream=st.booleans(),
+    messages=st.sampled_from([None, (Text, Binary)]),
     data=st.data(),
 )
 def test_native_matches_fallback_on_damaged_streams(both, case, allowed_rsv, max_frame_size, max_message_size,
-                                                    stream, data):
+                                                    stream, messages, data):
     wire, side = case
     cuts = sorted(set(data.draw(st.lists(st.integers(0, len(wire)), max_size=8))))
     options = dict(expect_mask=side, allowed_rsv=allowed_rsv, max_frame_size=max_frame_size,
-                   max_message_size=max_message_size, stream=stream)
+                   max_message_size=max_message_size, stream=stream, messages=messages)
     native, fallback = ([call for call in feed_tolerant(impl.FrameDecoder(**options), wire, cuts)] for impl in both)
     assert native == fallback
 
@@ -747,5 +763,262 @@ def feed_tolerant(decoder, data, cuts):
         chunk = pending + data[start:end]
         start = end
         frames, consumed, error = decoder.decode(chunk)
-        yield frames, consumed, error_key(error)
+        yield typed(frames), consumed, error_key(error), decoder.last_frame_count
         pending = chunk[consumed:]
+
+
+# -- message mode ------------------------------------------------------------------------------------------
+
+
+def reassembled(frames):
+    """What message mode makes of frame mode's frames, computed the naive way: whole rsv-0 messages as
+    Text/Binary items, control frames and the frames of other messages as they are."""
+    items, parts = [], None  # parts: the payloads of the message being reassembled
+    opcode = None
+    for op, fin, rsv, payload in frames:
+        if op >= 8:
+            items.append((op, fin, rsv, payload))
+            continue
+        if op != 0:
+            opcode, parts = op, ([] if rsv == 0 else None)
+        if parts is not None and rsv:  # rsv bits on a continuation: what came so far goes out as a frame
+            items.append((opcode, False, 0, b"".join(parts)))
+            parts = None
+        if parts is None:
+            items.append((op, fin, rsv, payload))
+        else:
+            parts.append(payload)
+            if fin:
+                data = b"".join(parts)
+                items.append(Text((data.decode(), True)) if opcode == 1 else Binary((data, True)))
+                parts = None
+    return items
+
+
+def typed(items):
+    """Items with their types, since a tuple subclass compares equal to a plain tuple."""
+    return [(type(item).__name__, tuple(item)) for item in items]
+
+
+def frame_count(items):
+    return sum(type(item) is tuple for item in items)
+
+
+def feed_messages(decoder, data, cuts):
+    """feed() in message mode; also checks last_frame_count after each call."""
+    calls, items = [], []
+    pending = b""
+    start = 0
+    for end in [*cuts, len(data)]:
+        chunk = pending + data[start:end]
+        start = end
+        got, consumed, error = decoder.decode(chunk)
+        assert decoder.last_frame_count == frame_count(got)
+        calls.append((typed(got), consumed, error_key(error), decoder.last_frame_count))
+        items.extend(got)
+        if error is not None:
+            return calls, items, error
+        pending = chunk[consumed:]
+    assert pending == b""
+    return calls, items, None
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=SUPPRESSED)
+@given(conversation=conversations(), data=st.data())
+def test_message_mode_conversation_any_split(both, conversation, data):
+    frames, wire, side = conversation
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(wire)), max_size=12))))
+    expected = typed(reassembled(frames))
+    calls = []
+    for impl in both:
+        for where in ([], cuts):
+            decoder = impl.FrameDecoder(expect_mask=side, allowed_rsv=4, messages=MESSAGE_TYPES)
+            got_calls, items, error = feed_messages(decoder, wire, where)
+            assert (typed(items), error) == (expected, None)
+        calls.append(got_calls)
+    assert calls[0] == calls[1]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=SUPPRESSED)
+@given(conversation=conversations(max_messages=4))
+def test_message_mode_every_byte_boundary(both, conversation):
+    frames, wire, side = conversation
+    assume(len(wire) < 3000)
+    expected = typed(reassembled(frames))
+    calls = []
+    for impl in both:
+        decoder = impl.FrameDecoder(expect_mask=side, allowed_rsv=4, messages=MESSAGE_TYPES)
+        got_calls, items, error = feed_messages(decoder, wire, range(1, len(wire)))
+        assert (typed(items), error) == (expected, None)
+        calls.append(got_calls)
+    assert calls[0] == calls[1]
+
+
+@st.composite
+def rsv_conversations(draw):
+    """Frames with any rsv bits on any data frame (allowed_rsv=7), masked or not, to exercise the
+    end of reassembly on a continuation with rsv bits."""
+    frames = []
+    for _ in range(draw(st.integers(1, 5))):
+        parts = draw(st.integers(1, 4))
+        for i in range(parts):
+            if i and draw(st.booleans()):
+                frames.append((9, True, 0, draw(st.binary(max_size=5))))
+            opcode = 0 if i else draw(st.sampled_from(DATA_OPCODES))
+            payload = b"ab\xc3\xa9" if draw(st.booleans()) else draw(st.binary(max_size=5)).hex().encode()
+            frames.append((opcode, i == parts - 1, draw(st.sampled_from([0, 0, 0, 1, 2, 4])), payload))
+    key = draw(st.none() | st.binary(min_size=4, max_size=4))
+    wire = b"".join(reference_frame(op, payload, fin, rsv, key) for op, fin, rsv, payload in frames)
+    return frames, wire, key is not None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=SUPPRESSED)
+@given(conversation=rsv_conversations(), data=st.data())
+def test_message_mode_rsv_bits_on_continuations(both, conversation, data):
+    frames, wire, masked = conversation
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(wire)), max_size=6))))
+    expected = typed(reassembled(frames))
+    calls = []
+    for impl in both:
+        decoder = impl.FrameDecoder(expect_mask=masked, allowed_rsv=7, messages=MESSAGE_TYPES)
+        got_calls, items, error = feed_messages(decoder, wire, cuts)
+        assert (typed(items), error) == (expected, None)
+        calls.append(got_calls)
+    assert calls[0] == calls[1]
+
+
+def test_message_mode_items(impl):
+    decoder = impl.FrameDecoder(expect_mask=True, allowed_rsv=4, messages=MESSAGE_TYPES)
+    wire = b"".join(reference_frame(op, payload, fin, rsv, KEY) for op, fin, rsv, payload in [
+        (1, False, 0, "d\xe9".encode()[:2]), (9, True, 0, b"p"), (0, True, 0, "d\xe9j\xe0".encode()[2:]),
+        (2, True, 0, b"\x00\xff"), (1, True, 0, b""), (2, True, 4, b"z"), (1, True, 0, "\u20ac".encode()),
+    ])
+    items, consumed, error = decoder.decode(wire)
+    assert (consumed, error, decoder.last_frame_count) == (len(wire), None, 2)
+    assert typed(items) == [
+        ("tuple", (9, True, 0, b"p")), ("Text", ("d\xe9j\xe0", True)), ("Binary", (b"\x00\xff", True)),
+        ("Text", ("", True)), ("tuple", (2, True, 4, b"z")), ("Text", ("\u20ac", True)),
+    ]
+    assert type(items[1][0]) is str and type(items[2][0]) is bytes and items[1][1] is True
+    assert decoder.decode(b"") == ([], 0, None) and decoder.last_frame_count == 0
+
+
+def test_message_mode_ignored_when_streaming(impl):
+    frame = reference_frame(1, b"hello")
+    decoder = impl.FrameDecoder(expect_mask=False, stream=True, messages=MESSAGE_TYPES)
+    assert decoder.decode(frame) == ([(1, True, 0, b"hello")], len(frame), None)
+    assert typed(decoder.decode(frame)[0]) == [("tuple", (1, True, 0, b"hello"))]
+    assert decoder.last_frame_count == 1
+
+
+@pytest.mark.parametrize("messages", [(Text,), (Text, Binary, Text), [Text, Binary], (Text, str), (Text, 1), Text])
+def test_message_types_argument(both, messages):
+    errors = []
+    for impl in both:
+        with pytest.raises(TypeError) as caught:
+            impl.FrameDecoder(expect_mask=None, messages=messages)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1] == f"messages must be None or a pair of tuple subclasses, not {messages!r}"
+
+
+def test_message_mode_error_mid_message_keeps_earlier_items(impl):
+    decoder = impl.FrameDecoder(expect_mask=False, messages=MESSAGE_TYPES)
+    done = reference_frame(2, b"whole")
+    first = reference_frame(1, b"abc\xe2\x82", False) + reference_frame(9, b"p")
+    bad = reference_frame(0, b"\x28")
+    items, consumed, error = decoder.decode(done + first + bad)
+    assert typed(items) == [("Binary", (b"whole", True)), ("tuple", (9, True, 0, b"p"))]
+    assert (consumed, decoder.last_frame_count) == (len(done + first), 1)
+    assert (type(error), str(error), error.offset) == (InvalidUTF8, "invalid UTF-8 at byte 5 of the text message", 5)
+    assert decoder.decode(b"\x81\x00") == ([], 0, error) and decoder.last_frame_count == 0
+
+
+def test_message_mode_text_fails_fast_inside_a_frame(impl):
+    text = b"x" * 10 + b"\xc3\x28" + b"y" * 100
+    frame = reference_frame(1, text, key=KEY)
+    decoder = impl.FrameDecoder(expect_mask=True, messages=MESSAGE_TYPES)
+    assert decoder.decode(frame[:12]) == ([], 12, None)
+    items, consumed, error = decoder.decode(frame[12:20])
+    assert (items, consumed, error.offset) == ([], 0, 11)
+
+
+def test_message_mode_truncated_text(impl):
+    decoder = impl.FrameDecoder(expect_mask=False, messages=MESSAGE_TYPES)
+    data = reference_frame(1, b"ok") + reference_frame(1, b"abc\xf0\x9f", False) + reference_frame(0, b"\x98")
+    items, consumed, error = decoder.decode(data)
+    assert typed(items) == [("Text", ("ok", True))] and consumed == len(data) - 3
+    assert str(error) == "truncated UTF-8 sequence at byte 6 of the text message"
+
+
+@pytest.mark.parametrize("limit", ["max_frame_size", "max_message_size"])
+def test_message_mode_limits(impl, limit):
+    decoder = impl.FrameDecoder(expect_mask=None, messages=MESSAGE_TYPES, **{limit: 10})
+    ok = reference_frame(1, b"0123456789")
+    first = reference_frame(2, b"01234", False)
+    items, consumed, error = decoder.decode(ok + first + reference_frame(0, b"5678901234x") + b"rest")
+    assert (typed(items), consumed, type(error)) == ([("Text", ("0123456789", True))], len(ok + first), MessageTooBig)
+    assert str(error) == ("message of 16 bytes or more exceeds the limit of 10 bytes" if limit == "max_message_size"
+                          else "frame of 11 bytes exceeds the limit of 10 bytes")
+    # A frame announced far past the limit fails from its header: nothing is allocated.
+    decoder = impl.FrameDecoder(expect_mask=True, messages=MESSAGE_TYPES, **{limit: 1000})
+    items, consumed, error = decoder.decode(impl.encode_header(1, 2**40, mask_key=KEY))
+    assert (items, consumed, type(error)) == ([], 0, MessageTooBig)
+
+
+def test_message_mode_large_fragmented_messages(impl):
+    # Messages past the size the reassembly buffer keeps between messages, in frames of every length form.
+    payloads = [bytes(i * 7 & 0xFF for i in range(n)) for n in (70000, 65536, 300, 0, 200000)]
+    wire = b""
+    for payload in payloads:
+        parts = [payload[:126], payload[126:70000], payload[70000:]]
+        wire += b"".join(reference_frame(0 if i else 2, part, i == 2, key=KEY) for i, part in enumerate(parts))
+    decoder = impl.FrameDecoder(expect_mask=True, messages=MESSAGE_TYPES, max_message_size=200000)
+    _, items, error = feed_messages(decoder, wire, range(0, len(wire), 4093))
+    assert (typed(items), error) == ([("Binary", (payload, True)) for payload in payloads], None)
+
+
+class Extensible(tuple):
+    """A tuple subclass with a __dict__: instances must still be built right."""
+
+
+def test_message_types_with_a_dict(both):
+    import gc
+
+    data = reference_frame(1, b"text") + reference_frame(2, b"bin")
+    results = []
+    for impl in both:
+        items, _, _ = impl.FrameDecoder(expect_mask=None, messages=(Extensible, Extensible)).decode(data)
+        for item in items:
+            assert type(item) is Extensible and item.__dict__ == {}
+            assert gc.is_tracked(item)  # it could take part in a cycle through its __dict__
+            item.note = 1
+            assert item.note == 1
+        results.append([tuple(item) for item in items])
+    assert results[0] == results[1] == [("text", True), (b"bin", True)]
+
+
+def test_message_objects_reference_counts_and_gc(both):
+    import gc
+    import sys
+
+    data = reference_frame(1, b"text", key=KEY) + reference_frame(2, b"bin", key=KEY) + reference_frame(
+        1, b"fr", False, key=KEY) + reference_frame(0, b"ag", key=KEY)
+    native, fallback = (impl.FrameDecoder(expect_mask=True, messages=MESSAGE_TYPES) for impl in both)
+    gc.collect()
+    type_counts = (sys.getrefcount(Text), sys.getrefcount(Binary))
+    for round in range(2000):
+        items = native.decode(data)[0]
+        if round % 200 == 0:
+            gc.collect()
+    del items
+    gc.collect()
+    assert (sys.getrefcount(Text), sys.getrefcount(Binary)) == type_counts
+    native_items, fallback_items = native.decode(data)[0], fallback.decode(data)[0]
+    assert typed(native_items) == typed(fallback_items)
+    for ours, reference in zip(native_items, fallback_items):
+        # Same ownership as tuple.__new__'s instances: the item holds its data once. Without a __dict__
+        # it holds nothing the GC could find, and the native decoder does not track it.
+        assert sys.getrefcount(ours) == sys.getrefcount(reference)
+        assert sys.getrefcount(ours[0]) == sys.getrefcount(reference[0])
+        assert gc.is_tracked(reference) and not gc.is_tracked(ours)
+        assert [type(x) for x in gc.get_referents(ours)] == [type(x) for x in gc.get_referents(reference)]

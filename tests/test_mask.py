@@ -75,10 +75,11 @@ def test_involution(impl, length):
     [bytes, bytearray, memoryview, lambda b: memoryview(b).toreadonly(), lambda b: array.array("B", b)],
     ids=["bytes", "bytearray", "memoryview", "readonly-memoryview", "array-B"],
 )
-def test_input_types(impl, make):
-    data = payload(77)
+@pytest.mark.parametrize("length", [77, 70001])  # small and large payloads may take different paths
+def test_input_types(impl, make, length):
+    data = payload(length)
     source = make(data)
-    assert impl.mask(source, KEY) == reference_mask(data, KEY)
+    assert impl.mask(source, KEY, 3) == reference_mask(data, KEY, 3)
     assert bytes(source) == data  # out of place leaves the input alone
 
 
@@ -92,8 +93,9 @@ def test_multibyte_format_uses_raw_bytes(impl):
 
 @pytest.mark.parametrize("make", [bytearray, memoryview, lambda b: array.array("B", b)],
                          ids=["bytearray", "memoryview", "array-B"])
-def test_inplace_writable_types(impl, make):
-    data = payload(99)
+@pytest.mark.parametrize("length", [99, 70001])
+def test_inplace_writable_types(impl, make, length):
+    data = payload(length)
     target = make(bytearray(data))
     impl.mask_inplace(target, KEY, 1)
     assert bytes(target) == reference_mask(data, KEY, 1)

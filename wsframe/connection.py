@@ -128,8 +128,16 @@ class Connection:
         # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
 
     def events(self):
-        """Yields the events received so far, then raises the peer's error, if any (once)."""
+        """An iterator over the events received so far, which then raises the peer's error, if any (once).
+
+        The events are taken when this is called; without an error pending, a plain list iterator.
+        """
         events, self._events = self._events, []
+        if self._error is None:
+            return iter(events)
+        return self._events_then_error(events)
+
+    def _events_then_error(self, events):
         yield from events
         if self._error is not None:
             error, self._error = self._error, None
@@ -154,24 +162,28 @@ class Connection:
     def _receive_frames(self, data) -> None:
         if self._unparsed:
             data = self._unparsed + bytes(data)
-        frames, used, error = self._decoder.decode(data)
+        items, used, error = self._decoder.decode(data)
         self._unparsed = bytes(data[used:]) if used < len(data) else b""
-        if frames:
-            self._handle_frames(frames)
+        if items:
+            if self._decoder.last_frame_count:
+                self._handle_frames(items)
+            else:  # only whole messages: nothing in them can change the state
+                self._events.extend(items)
         if error is not None and self.state is not ConnectionState.CLOSED:
             self._fail(error)
 
-    def _handle_frames(self, frames) -> None:
+    def _handle_frames(self, items) -> None:
+        """Handles the decoder's items: frame tuples, and (unless streaming) whole uncompressed messages."""
         events = self._events
         whole = not self.stream_messages
-        for opcode, fin, rsv, payload in frames:
+        for item in items:
             if self.state is ConnectionState.CLOSED:
                 return
-            if fin and whole and not rsv and opcode == _TEXT:
-                events.append(TextMessage(payload.decode("utf-8")))
-            elif fin and whole and not rsv and opcode == _BINARY:
-                events.append(BytesMessage(payload))
-            elif opcode >= _CLOSE:
+            if type(item) is not tuple:
+                events.append(item)
+                continue
+            opcode, fin, rsv, payload = item
+            if opcode >= _CLOSE:
                 if rsv:
                     self._fail(ProtocolError("RSV1 set on a control frame"))
                     return
@@ -353,6 +365,7 @@ class Connection:
             max_frame_size=max_frame_size,
             max_message_size=self.max_message_size,
             stream=self.stream_messages,
+            messages=None if self.stream_messages else (TextMessage, BytesMessage),
         )
 
     # -- handshake hooks, per role ---------------------------------------------------------------

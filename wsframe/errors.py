@@ -13,6 +13,9 @@ __all__ = [
     "HandshakeError",
     "HandshakeRejected",
     "InvalidState",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
 ]
 
 
@@ -78,3 +81,26 @@ class HandshakeRejected(HandshakeError):
 
 class InvalidState(WebSocketError):
     """The caller asked for something the connection's state does not allow (e.g. sending after close)."""
+
+
+class ConnectionClosed(WebSocketError):
+    """The WebSocket connection is closed; :attr:`code` and :attr:`reason` tell how it ended.
+
+    Raised by I/O integrations (e.g. :mod:`wsframe.asyncio`) when the application receives from or sends
+    to a closed connection. ``code`` is the peer's close code, 1005 when its close frame had none, the
+    code we failed the connection with after a peer's protocol error, or 1006 when the connection was
+    lost without a closing handshake.
+    """
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(f"connection closed with code {code}" + (f": {reason}" if reason else ""))
+        self.code = code
+        self.reason = reason
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """The connection ended normally: close code 1000 (normal), 1001 (going away) or 1005 (no code)."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The connection ended abnormally: any other close code, including 1006 (no closing handshake)."""

@@ -3,10 +3,13 @@
 The vocabulary follows wsproto's, so that moving from wsproto is a small change: a server receives a
 :class:`Request` and sends :class:`AcceptConnection` or :class:`RejectConnection`; both sides exchange
 :class:`TextMessage`, :class:`BytesMessage`, :class:`Ping`, :class:`Pong` and :class:`CloseConnection`.
-Events are small slotted classes that compare by value.
+Events are small slotted classes that compare by value. Messages are tuples ``(data, message_finished)``
+underneath, so that the frame decoder can build them without running Python code.
 """
 
 from __future__ import annotations
+
+import operator
 
 __all__ = [
     "Event",
@@ -84,14 +87,37 @@ class RejectConnection(Event):
         self.body = body
 
 
-class Message(Event):
-    """A data message, or in streaming mode a piece of one (``message_finished`` tells which)."""
+class Message(Event, tuple):
+    """A data message, or in streaming mode a piece of one (``message_finished`` tells which).
 
-    __slots__ = ("data", "message_finished")
+    A tuple ``(data, message_finished)`` underneath, which the frame decoder creates directly; it still
+    compares like every event: equal only to a message of the same type with the same values.
+    """
 
-    def __init__(self, data, message_finished=True):
-        self.data = data
-        self.message_finished = message_finished
+    __slots__ = ()
+    _fields = ("data", "message_finished")
+
+    def __new__(cls, data, message_finished=True):
+        return tuple.__new__(cls, (data, message_finished))
+
+    data = property(operator.itemgetter(0), doc="The message's payload: str for text, bytes for binary.")
+    message_finished = property(operator.itemgetter(1), doc="False for a piece that more pieces follow.")
+
+    def __eq__(self, other):
+        if type(other) is type(self):
+            return tuple.__eq__(self, other)
+        # A plain tuple (or another message type) would otherwise compare equal as a tuple.
+        return False if isinstance(other, tuple) else NotImplemented
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None
+
+    def __getnewargs__(self):
+        # tuple's would pass the pair as one argument; copy and pickle call __new__ with these.
+        return tuple(self)
 
 
 class TextMessage(Message):

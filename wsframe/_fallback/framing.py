@@ -149,6 +149,16 @@ def _check_limit(name: str, limit):
     return limit
 
 
+def _check_message_types(messages):
+    """The pair (text_type, bytes_type) of tuple subclasses, or None."""
+    if messages is None:
+        return None
+    if not (type(messages) is tuple and len(messages) == 2 and all(
+            isinstance(cls, type) and issubclass(cls, tuple) for cls in messages)):
+        raise TypeError(f"messages must be None or a pair of tuple subclasses, not {messages!r}")
+    return messages
+
+
 class FrameDecoder:
     """Decodes every complete frame of each chunk of a byte stream: header checks, unmasking,
     message sequencing, size limits and UTF-8 validation of text messages.
@@ -157,15 +167,29 @@ class FrameDecoder:
     ``allowed_rsv``: the RSV bits that negotiated extensions allow (4 = RSV1).
     ``max_frame_size`` / ``max_message_size``: limits in payload bytes, None for no limit.
     ``stream``: emit data frames piece by piece as their bytes arrive instead of whole.
+    ``messages``: None, or a pair ``(text_type, bytes_type)`` of tuple subclasses for message mode
+    (ignored with ``stream``): each data message whose frames all have rsv 0 is emitted, once its final
+    frame is in, as ONE item ``text_type((text: str, True))`` or ``bytes_type((payload: bytes, True))``
+    instead of its frames (reassembled in the decoder, bounded by ``max_message_size``); control frames,
+    also between fragments, and the frames of messages with rsv bits on their first frame stay
+    ``(opcode, fin, rsv, payload)`` tuples, every item in the order its last byte arrived. A
+    continuation frame with rsv bits in a message being reassembled ends the reassembly: what came
+    before is emitted as one non-final frame tuple ``(opcode, False, 0, payload so far)``, then the
+    message goes on as frame tuples. ``last_frame_count`` is the number of frame tuples (not messages)
+    in the last ``decode`` result.
     """
 
-    def __init__(self, *, expect_mask, allowed_rsv=0, max_frame_size=None, max_message_size=None, stream=False):
+    def __init__(self, *, expect_mask, allowed_rsv=0, max_frame_size=None, max_message_size=None, stream=False,
+                 messages=None):
         self._expect_mask = None if expect_mask is None else bool(expect_mask)
         self._allowed_rsv = _check_allowed_rsv(allowed_rsv)
         self._max_frame_size = _check_limit("max_frame_size", max_frame_size)
         self._max_message_size = _check_limit("max_message_size", max_message_size)
         self._stream = bool(stream)
+        message_types = _check_message_types(messages)
+        self._message_types = None if self._stream else message_types
         self._error = None
+        self._last_frame_count = 0
         # The frame in progress: between its header and the end of its payload.
         self._in_frame = False
         self._fin = self._rsv = self._opcode = 0
@@ -179,6 +203,9 @@ class FrameDecoder:
         self._in_message = False  # a non-final data frame was received: continuations must follow
         self._compressed = False  # RSV1 on its first frame
         self._text = False  # uncompressed text: validated as UTF-8
+        self._message_opcode = 0  # its first frame's opcode
+        self._assembling = False  # message mode: its payload is collected in _parts, to emit it whole
+        self._parts = []
         self._message_size = 0  # payload bytes announced so far
         self._utf8 = Utf8Validator()  # over the whole message, when it is uncompressed text
         self._utf8_complete = True  # the text so far ends on a character boundary
@@ -192,6 +219,7 @@ class FrameDecoder:
         that failed, and every later call returns ``([], 0, error)``).
         """
         view = contiguous_bytes(data)
+        self._last_frame_count = 0
         if self._error is not None:
             return [], 0, self._error
         frames = []
@@ -204,7 +232,7 @@ class FrameDecoder:
                     header = _parse_header(view, pos, self._expect_mask, self._allowed_rsv)
                     if type(header) is int:
                         break
-                    self._start_frame(*header[:5])
+                    self._start_frame(*header[:5], frames)
                     pos += header[5]
                 size = min(self._remaining, end - pos)
                 self._receive(view[pos : pos + size], frames)
@@ -216,7 +244,12 @@ class FrameDecoder:
                 break
         return frames, pos, None
 
-    def _start_frame(self, fin, rsv, opcode, length, key):
+    @property
+    def last_frame_count(self):
+        """The number of frame tuples (not message objects) in the last ``decode`` result."""
+        return self._last_frame_count
+
+    def _start_frame(self, fin, rsv, opcode, length, key, frames):
         """Checks a valid header against the message in progress and the limits, then starts the frame."""
         data_frame = opcode < 8
         if data_frame:
@@ -243,6 +276,15 @@ class FrameDecoder:
             # A continuation frame keeps the message's text flag from its first frame.
             if opcode != 0:
                 self._text = opcode == 1 and not self._compressed
+                self._message_opcode = opcode
+                self._assembling = self._message_types is not None and rsv == 0
+                self._parts = []
+            elif rsv and self._assembling:
+                # This message cannot be one message item: what came so far goes out as one frame.
+                self._assembling = False
+                frames.append((self._message_opcode, False, 0, b"".join(self._parts)))
+                self._last_frame_count += 1
+                self._parts = []
         self._in_frame = True
         self._fin, self._rsv, self._opcode = fin, rsv, opcode
         self._remaining = length
@@ -270,17 +312,37 @@ class FrameDecoder:
                     frames.append((0, done and self._fin, 0, payload))
                 else:
                     frames.append((self._opcode, done and self._fin, self._rsv, payload))
+                self._last_frame_count += 1
                 self._piece_sent = True
         elif done:
             if self._chunks:
                 self._chunks.append(payload)
                 payload = b"".join(self._chunks)
-            frames.append((self._opcode, self._fin, self._rsv, payload))
+            if self._assembling and self._opcode < 8:
+                self._assemble(payload, frames)
+            else:
+                frames.append((self._opcode, self._fin, self._rsv, payload))
+                self._last_frame_count += 1
         else:
             self._chunks.append(payload)
         if done:
             self._in_frame = False
             self._chunks = []
+
+    def _assemble(self, payload, frames):
+        """Message mode: keeps a data frame's payload; after the final frame, appends the message item."""
+        if not self._fin:
+            self._parts.append(payload)
+            return
+        if self._parts:
+            self._parts.append(payload)
+            payload = b"".join(self._parts)
+            self._parts = []
+        text_type, bytes_type = self._message_types
+        if self._text:
+            frames.append(tuple.__new__(text_type, (payload.decode("utf-8"), True)))
+        else:
+            frames.append(tuple.__new__(bytes_type, (payload, True)))
 
     def _check_text(self, payload: bytes, message_end: bool):
         """Validates the next bytes of a text message; at its end, checks it ends on a character."""

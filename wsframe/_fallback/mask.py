@@ -1,7 +1,9 @@
 """XOR (un)masking, RFC 6455 section 5.3, in pure Python.
 
-The whole payload is XORed as one big integer with the key repeated to its length: a few C-speed
-passes (int.from_bytes, ^, int.to_bytes) instead of a Python loop over the bytes.
+No Python loop over the bytes: a few passes of C-speed built-ins. Small payloads are XORed as one big
+integer with the key repeated to their length (int.from_bytes, ^, int.to_bytes); large ones, where the
+big-integer conversions cost more than linear time, as four strided slices, each mapped through the
+256-byte XOR table of its key byte with bytes.translate.
 """
 
 from .buffers import contiguous_bytes
@@ -9,6 +11,10 @@ from .buffers import contiguous_bytes
 __all__ = ["mask", "mask_inplace"]
 
 _int_from_bytes = int.from_bytes  # one global lookup instead of two per call: this matters at 125 bytes
+
+# Measured here: translate wins from about 16 KiB (1.6x at 64 KiB, 1.9x at 1 MiB) and loses below 4 KiB.
+_TRANSLATE_FROM = 16384
+_XOR_TABLES = [bytes(value ^ key_byte for value in range(256)) for key_byte in range(256)]
 
 
 def mask(data, key, phase=0):
@@ -28,6 +34,13 @@ def mask(data, key, phase=0):
     if phase:
         key = key[phase:] + key[:phase]
     length = len(data)
+    if length >= _TRANSLATE_FROM:
+        if type(data) is memoryview:
+            data = data.tobytes()  # its strided slices have no translate()
+        out = bytearray(length)
+        for lane in range(4):
+            out[lane::4] = data[lane::4].translate(_XOR_TABLES[key[lane]])
+        return bytes(out)
     key_int = _int_from_bytes(key * (length >> 2) + key[: length & 3], "little")
     return (_int_from_bytes(data, "little") ^ key_int).to_bytes(length, "little")
 

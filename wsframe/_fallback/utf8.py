@@ -1,11 +1,11 @@
-"""Incremental UTF-8 validation over CPython's incremental UTF-8 decoder (the same API as src/utf8.pxi)."""
+"""Incremental UTF-8 validation over CPython's UTF-8 codec (the same API as src/utf8.pxi)."""
 
 import codecs
 
 from ..errors import InvalidUTF8
 from .buffers import contiguous_bytes
 
-_IncrementalDecoder = codecs.getincrementaldecoder("utf-8")
+_utf_8_decode = codecs.utf_8_decode
 
 
 def _decode_error(exc: UnicodeDecodeError, stream_start: int, stream_length: int) -> InvalidUTF8:
@@ -28,13 +28,16 @@ def _is_surrogate_prefix(pending: bytes) -> bool:
 
 
 class Utf8Validator:
-    """Validates a UTF-8 stream fed in pieces; fails fast at the first byte that can never be valid."""
+    """Validates a UTF-8 stream fed in pieces; fails fast at the first byte that can never be valid.
 
-    __slots__ = ("_decoder", "_decode", "_bytes_fed", "_error")
+    It calls the codec's ``utf_8_decode`` itself and keeps the bytes of an unfinished sequence, as
+    ``codecs``' incremental decoder does, without that decoder's layers of Python calls per feed.
+    """
+
+    __slots__ = ("_pending", "_bytes_fed", "_error")
 
     def __init__(self) -> None:
-        self._decoder = _IncrementalDecoder()
-        self._decode = self._decoder.decode
+        self._pending = b""  # the start of a multi-byte sequence that the next feed continues
         self._bytes_fed = 0
         self._error = None  # (message, offset) once the stream is invalid
 
@@ -45,7 +48,7 @@ class Utf8Validator:
 
     def reset(self) -> None:
         """Starts over with an empty stream."""
-        self._decoder.reset()
+        self._pending = b""
         self._bytes_fed = 0
         self._error = None
 
@@ -63,17 +66,18 @@ class Utf8Validator:
             data = contiguous_bytes(data)
         fed_before = self._bytes_fed
         self._bytes_fed = fed_before + len(data)
+        pending = self._pending
+        if pending:
+            data = pending + data
         try:
-            self._decode(data, final)
+            consumed = _utf_8_decode(data, "strict", final)[1]
         except UnicodeDecodeError as exc:
-            # the codec decoded its pending bytes + data: exc.object
-            error = _decode_error(exc, fed_before - (len(exc.object) - len(data)), self._bytes_fed)
+            error = _decode_error(exc, fed_before - len(pending), self._bytes_fed)
         else:
-            if data and data[-1] < 0x80:  # cheaper than asking the codec: nothing is pending
+            if consumed == len(data):
+                self._pending = b""
                 return True
-            pending = self._decoder.getstate()[0]
-            if not pending:
-                return True
+            self._pending = pending = bytes(data[consumed:])
             if not _is_surrogate_prefix(pending):
                 return False
             offset = self._bytes_fed - 1

@@ -1,0 +1,695 @@
+"""The asyncio integration: echo, negotiation, closing, timeouts, flow control and misbehaving peers.
+
+Every test runs on asyncio's default event loop and on uvloop (skipped when it is not installed), over
+the active hot path (tools/test.sh runs this module once per implementation). Servers bind port 0 on
+127.0.0.1. Waits are bounded generously; nothing asserts how long something took.
+"""
+
+import asyncio
+import shutil
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+from wsframe import encode_frame
+from wsframe.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, connect, serve
+from wsframe.connection import ClientConnection
+from wsframe.errors import HandshakeRejected
+from wsframe.events import AcceptConnection, CloseConnection, RejectConnection, Request, TextMessage
+
+TEST_TIMEOUT = 20.0
+MASK = b"\x0f\x1e\x2d\x3c"
+PING, CLOSE = 0x9, 0x8
+
+try:
+    import uvloop
+except ImportError:
+    uvloop = None
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request):
+    """Runs a coroutine to completion on a fresh event loop of the parametrized kind."""
+    if request.param == "uvloop":
+        if uvloop is None:
+            pytest.skip("uvloop is not installed")
+        factory = uvloop.new_event_loop
+    else:
+        factory = asyncio.new_event_loop
+
+    def run_coroutine(coroutine):
+        loop = factory()
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coroutine, TEST_TIMEOUT))
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    return run_coroutine
+
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+
+def url(server, path="/"):
+    return f"ws://127.0.0.1:{server.port}{path}"
+
+
+async def until(predicate, timeout=5.0):
+    """Waits until ``predicate()`` holds; fails the test if it does not within ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)
+
+
+class RawClient:
+    """A client on asyncio streams that speaks through a sans-I/O ClientConnection but writes what it likes."""
+
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+        self.connection = ClientConnection(deflate=None)
+        self.pending = []  # events that came along with the 101
+
+    @classmethod
+    async def open(cls, server, *, handshake=True, receive_buffer=None):
+        sock = socket.socket()
+        if receive_buffer is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        client = cls(reader, writer)
+        if handshake:
+            writer.write(client.connection.send(Request(host="127.0.0.1", target="/")))
+            accept, *client.pending = await client.events()
+            assert isinstance(accept, AcceptConnection)
+        return client
+
+    async def events(self):
+        """The events of the next read that yields any (frames after the handshake included)."""
+        if self.pending:
+            events, self.pending = self.pending, []
+            return events
+        while True:
+            data = await asyncio.wait_for(self.reader.read(65536), 5)
+            self.connection.receive_data(data or None)
+            events = list(self.connection.events())
+            if events or not data:
+                return events
+
+    async def read_until_eof(self):
+        return await asyncio.wait_for(self.reader.read(), 5)
+
+
+# -- messages --------------------------------------------------------------------------------------
+
+
+def test_echo_text_and_binary(run):
+    async def main():
+        async with await serve(echo, port=0) as server:
+            async with connect(url(server)) as ws:
+                await ws.send("héllo")
+                assert await ws.recv() == "héllo"
+                await ws.send(b"\x00\xffbinary")
+                assert await ws.recv() == b"\x00\xffbinary"
+                await ws.send(bytearray(b"array"))
+                assert await ws.recv() == b"array"
+            assert ws.close_code == 1000
+
+    run(main())
+
+
+@pytest.mark.parametrize("compression", [True, False])
+def test_echo_large_messages(run, compression):
+    text = "wsframe ✓ " * 120_000  # 1.3 MB of UTF-8
+    binary = bytes(range(256)) * 5000  # 1.28 MB
+    options = {} if compression else {"compression": None}
+
+    async def main():
+        async with await serve(echo, port=0, **options) as server:
+            async with connect(url(server), **options) as ws:
+                await ws.send(text)
+                await ws.send(binary)
+                assert await ws.recv() == text
+                assert await ws.recv() == binary
+                assert ws.extensions == (["permessage-deflate"] if compression else [])
+
+    run(main())
+
+
+def test_many_small_messages_in_order(run):
+    async def main():
+        async with await serve(echo, port=0) as server:
+            async with connect(url(server)) as ws:
+
+                async def sender():
+                    for index in range(3000):
+                        await ws.send(f"m{index}" if index % 2 else index.to_bytes(4, "big"))
+
+                send_task = asyncio.ensure_future(sender())
+                received = [await ws.recv() for _ in range(3000)]
+                await send_task
+        assert received == [f"m{index}" if index % 2 else index.to_bytes(4, "big") for index in range(3000)]
+
+    run(main())
+
+
+def test_many_clients_at_once(run):
+    async def main():
+        async with await serve(echo, port=0) as server:
+
+            async def client(number):
+                async with connect(url(server)) as ws:
+                    for index in range(20):
+                        await ws.send(f"{number}:{index}")
+                        assert await ws.recv() == f"{number}:{index}"
+                return number
+
+            assert sorted(await asyncio.gather(*(client(number) for number in range(30)))) == list(range(30))
+
+    run(main())
+
+
+# -- negotiation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "server_compression, client_compression, expected",
+    [(True, True, ["permessage-deflate"]), (False, True, []), (True, False, [])],
+)
+def test_compression_negotiation(run, server_compression, client_compression, expected):
+    seen = []
+
+    async def handler(ws):
+        seen.append(ws.extensions)
+        await echo(ws)
+
+    async def main():
+        server_options = {} if server_compression else {"compression": None}
+        client_options = {} if client_compression else {"compression": None}
+        async with await serve(handler, port=0, **server_options) as server:
+            async with connect(url(server), **client_options) as ws:
+                message = '{"key": "value", "list": [1, 2, 3]}' * 100
+                await ws.send(message)
+                assert await ws.recv() == message
+                assert ws.extensions == expected
+        assert seen == [expected]
+
+    run(main())
+
+
+def test_subprotocol_negotiation(run):
+    async def handler(ws):
+        await ws.send(str(ws.subprotocol))
+
+    async def main():
+        async with await serve(handler, port=0, subprotocols=["chat.v2", "chat.v1"]) as server:
+            async with connect(url(server), subprotocols=["chat.v1", "chat.v2"]) as ws:
+                assert ws.subprotocol == "chat.v2"
+                assert await ws.recv() == "chat.v2"
+            async with connect(url(server), subprotocols=["other"]) as ws:
+                assert ws.subprotocol is None
+                assert await ws.recv() == "None"
+
+    run(main())
+
+
+def test_refused_origin_gets_403(run):
+    async def main():
+        async with await serve(echo, port=0, origins=["https://good.example"]) as server:
+            with pytest.raises(HandshakeRejected) as info:
+                await connect(url(server), origin="https://evil.example")
+            assert info.value.status == 403
+            async with connect(url(server), origin="https://good.example") as ws:
+                await ws.send("ok")
+                assert await ws.recv() == "ok"
+
+    run(main())
+
+
+def test_process_request_rejects_and_accepts(run):
+    seen = []
+
+    async def process_request(request):
+        seen.append((request.target, dict(request.headers).get("Authorization")))
+        await asyncio.sleep(0)
+        if dict(request.headers).get("Authorization") != "Bearer secret":
+            return RejectConnection(401, [("WWW-Authenticate", "Bearer")], b"who are you?")
+        return None
+
+    async def handler(ws):
+        await ws.send(ws.request.target)
+
+    async def main():
+        async with await serve(handler, port=0, process_request=process_request) as server:
+            with pytest.raises(HandshakeRejected) as info:
+                await connect(url(server, "/private"))
+            assert (info.value.status, info.value.body) == (401, b"who are you?")
+            assert ("WWW-Authenticate", "Bearer") in info.value.headers
+            async with connect(url(server, "/private?x=1"), extra_headers=[("Authorization", "Bearer secret")]) as ws:
+                assert await ws.recv() == "/private?x=1"
+        assert seen == [("/private", None), ("/private?x=1", "Bearer secret")]
+
+    run(main())
+
+
+def test_http_handler_serves_plain_requests(run):
+    def http_handler(request):
+        if request.target == "/hello":
+            return 200, [("Content-Type", "text/plain")], b"hello over HTTP"
+        return None
+
+    async def get(server, target):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        response = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        return response
+
+    async def main():
+        async with await serve(echo, port=0, http_handler=http_handler) as server:
+            response = await get(server, "/hello")
+            assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert response.endswith(b"\r\n\r\nhello over HTTP")
+            assert (await get(server, "/other")).startswith(b"HTTP/1.1 426 ")
+            async with connect(url(server, "/hello")) as ws:  # upgrades still reach the handler
+                await ws.send("ws")
+                assert await ws.recv() == "ws"
+        async with await serve(echo, port=0) as server:
+            assert (await get(server, "/hello")).startswith(b"HTTP/1.1 426 ")
+
+    run(main())
+
+
+def test_connect_checks_its_url():
+    with pytest.raises(ValueError):
+        connect("http://127.0.0.1/")
+    with pytest.raises(ValueError):
+        connect("ws://127.0.0.1/", ssl=ssl.create_default_context())
+
+
+# -- ping, pong, close -----------------------------------------------------------------------------
+
+
+def test_ping_returns_a_pong_waiter_both_ways(run):
+    server_side = []
+
+    async def handler(ws):
+        waiter = await ws.ping(b"from server")
+        await waiter
+        server_side.append(waiter.done())
+        await echo(ws)
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            async with connect(url(server)) as ws:
+                first = await ws.ping(b"1")
+                second = await ws.ping("2")
+                repeated = [await ws.ping() for _ in range(3)]
+                await asyncio.wait_for(asyncio.gather(first, second, *repeated), 5)
+                await ws.send("still fine")
+                assert await ws.recv() == "still fine"
+        assert server_side == [True]
+
+    run(main())
+
+
+def test_client_closes_with_a_code(run):
+    seen = []
+
+    async def handler(ws):
+        try:
+            await ws.recv()
+        except ConnectionClosed as exc:
+            seen.append((type(exc), exc.code, exc.reason, ws.close_code, ws.close_reason))
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            ws = await connect(url(server))
+            await ws.close(4000, "bye")
+            assert ws.close_code == 4000  # the server echoes the code
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.send("late")
+            assert info.value.code == 4000
+            await until(lambda: seen)
+        assert seen == [(ConnectionClosedError, 4000, "bye", 4000, "bye")]
+
+    run(main())
+
+
+@pytest.mark.parametrize("code, error", [(1000, None), (1001, None), (4001, ConnectionClosedError)])
+def test_server_closes_with_a_code(run, code, error):
+    async def handler(ws):
+        await ws.send("before close")
+        await ws.close(code, "server says")
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            async with connect(url(server)) as ws:
+                received = []
+                if error is None:
+                    received = [message async for message in ws]
+                else:
+                    with pytest.raises(error) as info:
+                        async for message in ws:
+                            received.append(message)
+                    assert (info.value.code, info.value.reason) == (code, "server says")
+                assert received == ["before close"]
+                assert (ws.close_code, ws.close_reason) == (code, "server says")
+
+    run(main())
+
+
+def test_handler_returning_closes_1000_and_raising_closes_1011(run):
+    async def handler(ws):
+        message = await ws.recv()
+        if message == "fail":
+            raise RuntimeError("handler bug (expected by the test)")
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            async with connect(url(server)) as ws:
+                await ws.send("return")
+                assert [message async for message in ws] == []
+                assert ws.close_code == 1000
+            async with connect(url(server)) as ws:
+                await ws.send("fail")
+                with pytest.raises(ConnectionClosedError) as info:
+                    await ws.recv()
+                assert info.value.code == ws.close_code == 1011
+
+    run(main())
+
+
+def test_graceful_shutdown_closes_clients_with_1001(run):
+    started = []
+
+    async def handler(ws):
+        started.append(ws)
+        await echo(ws)
+
+    async def main():
+        server = await serve(handler, port=0, close_timeout=2)
+        clients = [await connect(url(server)) for _ in range(3)]
+        await until(lambda: len(started) == 3)
+        await server.close()
+        await server.wait_closed()
+        for ws in clients:
+            with pytest.raises(ConnectionClosedOK):
+                await ws.recv()
+            assert ws.close_code == 1001
+            await ws.wait_closed()
+        assert not server.connections
+        with pytest.raises(OSError):
+            await connect(url(server))
+
+    run(main())
+
+
+def test_shutdown_cancels_handlers_that_ignore_the_close(run):
+    cancelled = []
+
+    async def handler(ws):
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def main():
+        server = await serve(handler, port=0, close_timeout=0.2)
+        ws = await connect(url(server))
+        await until(lambda: server.connections)
+        await server.close()
+        assert cancelled == [True]
+        assert ws.close_code == 1001
+
+    run(main())
+
+
+def test_keepalive_pings_are_answered_and_a_silent_peer_is_closed_1011(run):
+    async def main():
+        async with await serve(echo, port=0, ping_interval=0.05, ping_timeout=0.5) as server:
+            async with connect(url(server), ping_interval=0.05, ping_timeout=0.5) as ws:
+                await asyncio.sleep(0.3)  # several keepalive rounds
+                await ws.send("alive")
+                assert await ws.recv() == "alive"
+            raw = await RawClient.open(server)  # never answers pings: reads nothing
+            await until(lambda: not server.connections, timeout=10)
+            data = await raw.read_until_eof()
+            raw.connection.receive_data(data)
+            raw.connection.receive_data(None)
+            raw.writer.close()
+            closes = [event for event in raw.connection.events() if isinstance(event, CloseConnection)]
+            assert closes and closes[0].code == 1011
+
+    run(main())
+
+
+# -- misbehaving peers -------------------------------------------------------------------------------
+
+
+def test_peer_stalling_in_the_handshake_is_dropped_after_open_timeout(run):
+    async def main():
+        async with await serve(echo, port=0, open_timeout=0.2) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            writer.close()
+            async with connect(url(server)) as ws:  # others are still served
+                await ws.send("ok")
+                assert await ws.recv() == "ok"
+
+    run(main())
+
+
+def test_huge_header_gets_431_and_disconnect(run):
+    async def main():
+        async with await serve(echo, port=0) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000)
+            response = await asyncio.wait_for(reader.read(), 5)
+            assert response.startswith(b"HTTP/1.1 431 ")
+            writer.close()
+
+    run(main())
+
+
+def test_peer_that_never_answers_close_is_dropped_after_close_timeout(run):
+    closed = []
+
+    async def handler(ws):
+        await ws.close(1000)
+        closed.append(ws.close_code)
+
+    async def main():
+        async with await serve(handler, port=0, close_timeout=0.2) as server:
+            raw = await RawClient.open(server)
+            assert await raw.events() == [CloseConnection(1000, "")]  # its reply stays unsent
+            assert await raw.read_until_eof() == b""
+            raw.writer.close()
+            await until(lambda: closed)
+        assert closed == [1006]
+
+    run(main())
+
+
+def test_protocol_error_gets_1002_then_disconnect(run):
+    async def main():
+        async with await serve(echo, port=0) as server:
+            raw = await RawClient.open(server)
+            raw.writer.write(encode_frame(0x1, b"unmasked"))  # a client must mask
+            events = await raw.events()
+            assert len(events) == 1 and events[0].code == 1002
+            assert await raw.read_until_eof() == b""
+            raw.writer.close()
+            async with connect(url(server)) as ws:
+                await ws.send("others unaffected")
+                assert await ws.recv() == "others unaffected"
+
+    run(main())
+
+
+def test_oversized_message_gets_1009(run):
+    async def main():
+        async with await serve(echo, port=0, max_message_size=1000) as server:
+            async with connect(url(server)) as ws:
+                await ws.send("x" * 1000)
+                assert await ws.recv() == "x" * 1000
+                await ws.send("x" * 1001)
+                with pytest.raises(ConnectionClosedError) as info:
+                    await ws.recv()
+                assert info.value.code == 1009
+
+    run(main())
+
+
+def test_ping_flood_without_reading_pauses_the_server_and_stays_bounded(run):
+    flooded = []
+
+    async def handler(ws):
+        if flooded:
+            await echo(ws)
+        else:
+            flooded.append(ws)
+            await ws.wait_closed()
+
+    async def main():
+        async with await serve(handler, port=0, ping_interval=None) as server:
+            for listener in server.sockets:  # small kernel buffers fill sooner: a quicker test
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+            raw = await RawClient.open(server, receive_buffer=4096)
+            await until(lambda: flooded)
+            ws = flooded[0]
+            chunk = encode_frame(PING, b"p" * 125, mask_key=MASK) * 512
+            sent = 0
+            while ws.transport.is_reading():
+                assert sent < 512 * 2**20, "the server never paused reading"
+                raw.writer.write(chunk)
+                sent += len(chunk)
+                try:
+                    await asyncio.wait_for(raw.writer.drain(), 0.05)
+                except asyncio.TimeoutError:
+                    pass
+            assert ws.transport.get_write_buffer_size() < 4 * 2**20
+            # Meanwhile another client is served as usual.
+            async with connect(url(server)) as other:
+                await other.send("served")
+                assert await other.recv() == "served"
+            raw.writer.write(chunk * 4)
+            await asyncio.sleep(0.2)
+            assert not ws.transport.is_reading()
+            assert ws.transport.get_write_buffer_size() < 4 * 2**20
+            raw.writer.transport.abort()
+            await asyncio.wait_for(ws.wait_closed(), 5)
+
+    run(main())
+
+
+def test_slow_consumer_pauses_reading_then_resumes(run):
+    release = None
+    server_side = []
+
+    async def handler(ws):
+        server_side.append(ws)
+        await release.wait()
+        received = [await ws.recv() for _ in range(200)]
+        await ws.send("got " + ",".join(received[:3]) + f" ... {len(received)}")
+        server_side.append(ws.transport.is_reading())
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        async with await serve(handler, port=0, max_queue=4) as server:
+            async with connect(url(server)) as ws:
+                for index in range(200):
+                    await ws.send(str(index))
+                await until(lambda: server_side and not server_side[0].transport.is_reading())
+                assert len(server_side[0]._messages) < 200  # reading stopped with most still unread
+                release.set()
+                assert await ws.recv() == "got 0,1,2 ... 200"
+        assert server_side[1] is True
+
+    run(main())
+
+
+def test_recv_from_two_coroutines_is_refused(run):
+    async def main():
+        async with await serve(echo, port=0) as server:
+            async with connect(url(server)) as ws:
+                first = asyncio.ensure_future(ws.recv())
+                await asyncio.sleep(0.01)
+                with pytest.raises(RuntimeError):
+                    await ws.recv()
+                await ws.send("one")
+                assert await first == "one"
+
+    run(main())
+
+
+def test_send_type_checked(run):
+    async def main():
+        async with await serve(echo, port=0) as server:
+            async with connect(url(server)) as ws:
+                with pytest.raises(TypeError):
+                    await ws.send(42)
+                with pytest.raises(ValueError):
+                    await ws.ping(b"x" * 126)
+
+    run(main())
+
+
+def test_client_sees_abrupt_disconnect_as_1006(run):
+    async def handler(ws):
+        ws.transport.abort()
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            ws = await connect(url(server))
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.recv()
+            assert info.value.code == ws.close_code == 1006
+            with pytest.raises(ConnectionClosedError):
+                await ws.send("nobody there")
+
+    run(main())
+
+
+def test_frames_pipelined_behind_the_request_are_served(run):
+
+    async def main():
+        async with await serve(echo, port=0) as server:
+            raw = await RawClient.open(server, handshake=False)
+            request = raw.connection.send(Request(host="127.0.0.1", target="/"))
+            # Sent before the 101 arrives: the client connection is not open yet, so the frame is built by hand.
+            raw.writer.write(request + encode_frame(0x1, b"early", mask_key=MASK))
+            events = await raw.events()
+            while len(events) < 2:
+                events += await raw.events()
+            assert events[1] == TextMessage("early")
+            raw.writer.transport.abort()
+
+    run(main())
+
+
+@pytest.fixture(scope="module")
+def tls_contexts(tmp_path_factory):
+    """A server and a client SSL context around a fresh self-signed certificate for 127.0.0.1."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a test certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    return server_context, client_context
+
+
+def test_wss_round_trip_and_close(run, tls_contexts):
+    server_context, client_context = tls_contexts
+
+    async def main():
+        async with await serve(echo, port=0, ssl=server_context) as server:
+            async with connect(f"wss://127.0.0.1:{server.port}/", ssl=client_context) as ws:
+                await ws.send("secure")
+                assert await ws.recv() == "secure"
+                await ws.send(b"z" * 300_000)
+                assert await ws.recv() == b"z" * 300_000
+            assert ws.close_code == 1000
+            with pytest.raises(ssl.SSLCertVerificationError):  # the default context does not trust it
+                await connect(f"wss://127.0.0.1:{server.port}/")
+
+    run(main())

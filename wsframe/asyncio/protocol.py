@@ -1,0 +1,408 @@
+"""The connection object both roles share: :class:`WebSocket`, an :class:`asyncio.Protocol`.
+
+How an asyncio server embeds the sans-I/O codec: the event loop calls :meth:`WebSocket.data_received`,
+which feeds :meth:`~wsframe.connection.Connection.receive_data`, turns the events into the application's
+messages, and writes :meth:`~wsframe.connection.Connection.data_to_send` (automatic pongs, close
+replies, the close frame after a peer's protocol error). The application's coroutines (:meth:`recv`,
+:meth:`send`, :meth:`ping`, :meth:`close`) call :meth:`~wsframe.connection.Connection.send` and write
+the bytes it returns. Everything else here is flow control and timers:
+
+* reading pauses while more than ``max_queue`` messages wait for the application and resumes when it
+  has taken them down to a quarter of that; a server also pauses reading while its transport's write
+  buffer is above the high-water mark (a peer that floods pings without reading its pongs);
+* :meth:`send` waits while the write buffer is above the high-water mark;
+* a keepalive ping every ``ping_interval`` seconds; no pong within ``ping_timeout``: close with 1011;
+* after our close frame (or the codec's, after a peer's error) the transport is dropped once the
+  closing handshake is over, or after ``close_timeout`` seconds at the latest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+
+from ..connection import ConnectionState
+from ..errors import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, HandshakeError, WebSocketError
+from ..events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+
+__all__ = ["WebSocket", "OK_CLOSE_CODES"]
+
+logger = logging.getLogger("wsframe.asyncio")
+
+# Close codes that end ``async for message in ws`` cleanly (1005: a close frame without a code, which
+# is what browsers send for a plain ``ws.close()``).
+OK_CLOSE_CODES = frozenset((1000, 1001, 1005))
+
+_OPEN = ConnectionState.OPEN
+_CLOSED = ConnectionState.CLOSED
+
+
+class WebSocket(asyncio.Protocol):
+    """One WebSocket connection: the application's side (``recv``/``send``/``ping``/``close``) and the
+    event loop's side (the :class:`asyncio.Protocol` callbacks) of a sans-I/O ``connection``.
+
+    ``async for message in ws`` yields str (text) and bytes (binary) messages; it ends when the
+    connection closes with 1000, 1001 or 1005 and raises :class:`~wsframe.errors.ConnectionClosedError`
+    otherwise. Attributes: ``subprotocol``, ``extensions``, ``request`` (server: the
+    :class:`~wsframe.events.Request` event), ``response`` (client: the
+    :class:`~wsframe.events.AcceptConnection` event), ``close_code`` and ``close_reason`` (None while
+    open), ``remote_address``, ``transport``, ``connection`` (the sans-I/O one).
+    """
+
+    # A server stops reading while its writes are blocked, so a peer cannot make it queue pongs without
+    # bound. A client does not, so that two peers blocked writing to each other never both stop reading.
+    _pause_reading_on_write_pressure = False
+
+    def __init__(
+        self,
+        connection,
+        *,
+        max_queue: int | None = 16,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float = 10.0,
+    ) -> None:
+        self.connection = connection
+        self.max_queue = max_queue
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.transport = None
+        self.remote_address = None
+        self.request = None
+        self.response = None
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._loop = asyncio.get_running_loop()
+        self._messages: collections.deque = collections.deque()
+        self._message_waiter: asyncio.Future | None = None
+        self._pings: collections.deque = collections.deque()  # (payload, future) in sending order
+        self._drain_waiters: list[asyncio.Future] = []
+        self._queue_full = False
+        self._writing_paused = False
+        self._reading_paused = False
+        self._sent_close: tuple[int, str] | None = None
+        self._releasing = False  # the transport is being shut down
+        self._close_frame_received = False
+        self._eof = False
+        self._lost = False
+        self._closed = self._loop.create_future()  # done at connection_lost
+        self._keepalive_timer: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The negotiated subprotocol, or None."""
+        return self.connection.subprotocol
+
+    @property
+    def extensions(self) -> list:
+        """The names of the negotiated extensions (``["permessage-deflate"]`` or ``[]``)."""
+        return self.connection.extensions
+
+    # -- the application's side ----------------------------------------------------------------
+
+    async def recv(self):
+        """The next message: str for text, bytes for binary. Raises ConnectionClosed once the connection
+        is closed and every message received before the close was taken."""
+        while True:
+            messages = self._messages
+            if messages:
+                message = messages.popleft()
+                if self._queue_full and len(messages) <= self.max_queue // 4:
+                    self._queue_full = False
+                    self._update_reading()
+                return message
+            if self._lost or self.connection.state is _CLOSED:
+                raise self._closed_error()
+            if self._message_waiter is not None:
+                raise RuntimeError("another coroutine is already waiting for the next message")
+            waiter = self._message_waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._message_waiter = None
+
+    async def __aiter__(self):
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    async def send(self, message) -> None:
+        """Sends a str as a text message, bytes-like as a binary one; waits while the write buffer is
+        above the transport's high-water mark. ConnectionClosed once closing has begun."""
+        if isinstance(message, str):
+            event = TextMessage(message)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            event = BytesMessage(message)
+        else:
+            raise TypeError(f"send a str or a bytes-like object, not {type(message).__name__}")
+        self._check_open()
+        self.transport.write(self.connection.send(event))
+        if self._writing_paused:
+            await self._drain()
+
+    async def ping(self, data=b"") -> asyncio.Future:
+        """Sends a ping; returns a future that completes when its pong arrives (a pong also answers every
+        earlier ping, RFC 6455 section 5.5.3). ``data``: bytes or str, at most 125 bytes."""
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        self._check_open()
+        self.transport.write(self.connection.send(Ping(payload)))
+        pong_waiter = self._loop.create_future()
+        self._pings.append((payload, pong_waiter))
+        if self._writing_paused:
+            await self._drain()
+        return pong_waiter
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Starts the closing handshake (unless it is under way) and waits until the connection is
+        closed: the peer's close frame arrived, or ``close_timeout`` passed and the transport was dropped.
+        Messages that arrive after our close frame are discarded."""
+        if self.connection.state is _OPEN and not self._lost:
+            self.transport.write(self.connection.send(CloseConnection(code, reason)))
+            self._sent_close = (code, reason)
+            self._cancel_keepalive()
+            self._start_close_timer()
+            self._update_reading()  # read on, to see the peer's close frame
+        elif not self._lost and self.connection.state is ConnectionState.CONNECTING:
+            self.transport.abort()
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        """Waits until the TCP connection is closed."""
+        await asyncio.shield(self._closed)
+
+    def _check_open(self) -> None:
+        if self._lost or self.connection.state is not _OPEN:
+            raise self._closed_error()
+
+    def _closed_error(self) -> ConnectionClosed:
+        code, reason = self.close_code, self.close_reason
+        if code is None:  # still closing: our close frame is out, the peer's not in
+            code, reason = self._sent_close or (1006, "")
+        error_class = ConnectionClosedOK if code in OK_CLOSE_CODES else ConnectionClosedError
+        return error_class(code, reason)
+
+    async def _drain(self) -> None:
+        waiter = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+        if self._lost:
+            raise self._closed_error()
+
+    # -- the event loop's side -----------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.remote_address = transport.get_extra_info("peername")
+
+    def data_received(self, data) -> None:
+        self.connection.receive_data(data)
+        self._process()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self.connection.receive_data(None)
+        self._process()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc) -> None:
+        self._lost = True
+        self.connection.receive_data(None)
+        self._handle_events()
+        if self.close_code is None:
+            self.close_code, self.close_reason = 1006, ""
+        for timer in (self._keepalive_timer, self._close_timer):
+            if timer is not None:
+                timer.cancel()
+        self._wake_receiver()
+        self._wake_writers()
+        error = self._closed_error()
+        for _payload, pong_waiter in self._pings:
+            if not pong_waiter.done():
+                pong_waiter.set_exception(error)
+                pong_waiter.exception()  # retrieved: the application need not await every ping
+        self._pings.clear()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        if self._pause_reading_on_write_pressure:
+            self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake_writers()
+        if self._pause_reading_on_write_pressure:
+            self._update_reading()
+
+    # -- from the codec's events to the application ----------------------------------------------
+
+    def _process(self) -> None:
+        """Handles the codec's events, writes what it queued, and shuts down once it is closed."""
+        error = self._handle_events()
+        data = self.connection.data_to_send()
+        if data and not self._lost:
+            self.transport.write(data)
+        if error is not None:
+            self._fail(error)
+        if self.connection.state is _CLOSED and not self._releasing and not self._lost:
+            self._release_transport()
+        if self._message_waiter is not None and (self._messages or self.connection.state is _CLOSED):
+            self._wake_receiver()
+
+    def _handle_events(self) -> WebSocketError | None:
+        messages = self._messages
+        try:
+            for event in self.connection.events():
+                kind = type(event)
+                if kind is TextMessage or kind is BytesMessage:
+                    if self._sent_close is None:
+                        messages.append(event.data)
+                elif kind is Pong:
+                    self._pong_received(event.payload)
+                elif kind is CloseConnection:
+                    self._close_frame_received = event.code != 1006
+                    if self.close_code is None:
+                        self.close_code, self.close_reason = event.code, event.reason
+                elif kind is not Ping:  # pings are answered by the codec itself
+                    self._handshake_event(event)
+        except WebSocketError as exc:
+            return exc
+        finally:
+            if self.max_queue is not None and len(messages) > self.max_queue and not self._queue_full:
+                self._queue_full = True
+                self._update_reading()
+        return None
+
+    def _handshake_event(self, event) -> None:
+        """Role-specific: the server's Request, the client's AcceptConnection or RejectConnection."""
+        raise NotImplementedError
+
+    def _fail(self, error: WebSocketError) -> None:
+        """The peer broke the protocol; the codec queued (and we wrote) the close frame or HTTP error."""
+        if isinstance(error, HandshakeError):
+            logger.debug("opening handshake failed with %s: %s", self.remote_address, error)
+            return
+        logger.debug("failing the connection with %s: %s", self.remote_address, error)
+        if self.close_code is None:
+            self.close_code, self.close_reason = error.close_code, str(error)
+
+    def _pong_received(self, payload: bytes) -> None:
+        pings = self._pings
+        if not any(sent == payload for sent, _ in pings):
+            return  # unsolicited
+        while pings:
+            sent, pong_waiter = pings.popleft()
+            if not pong_waiter.done():
+                pong_waiter.set_result(None)
+            if sent == payload:
+                return
+
+    def _wake_receiver(self) -> None:
+        waiter = self._message_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_writers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _update_reading(self) -> None:
+        """Pauses or resumes reading; always reads while closing (to see the peer's close frame or EOF)."""
+        if self._lost:
+            return
+        closing = self._sent_close is not None or self.connection.state is _CLOSED
+        pause = not closing and (
+            self._queue_full or (self._writing_paused and self._pause_reading_on_write_pressure)
+        )
+        if pause != self._reading_paused:
+            self._reading_paused = pause
+            if pause:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def _release_transport(self) -> None:
+        """The codec is closed: close the transport now, or once the peer has, within close_timeout.
+
+        After a clean closing handshake the server closes TCP first (RFC 6455 section 7.1.1) and the
+        client waits for that. After a failure or a refused handshake we half-close and read on until
+        the peer's EOF, so that its last bytes do not make our kernel reset the connection before it
+        read our close frame or HTTP response.
+        """
+        self._releasing = True
+        self._cancel_keepalive()
+        self._start_close_timer()
+        self._update_reading()
+        transport = self.transport
+        clean = self._close_frame_received
+        if self._eof:
+            transport.close()
+        elif clean:
+            if self._is_server():
+                transport.close()
+        elif transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+
+    def _is_server(self) -> bool:
+        return not self.connection._is_client
+
+    def _start_close_timer(self) -> None:
+        if self._close_timer is None and not self._lost:
+            self._close_timer = self._loop.call_later(self.close_timeout, self._close_timed_out)
+
+    def _close_timed_out(self) -> None:
+        logger.debug("dropping %s: no close within %s s", self.remote_address, self.close_timeout)
+        self.transport.abort()
+
+    # -- keepalive -------------------------------------------------------------------------------
+
+    def _start_keepalive(self) -> None:
+        if self.ping_interval is not None and not self._releasing:
+            self._keepalive_timer = self._loop.call_later(self.ping_interval, self._send_keepalive_ping)
+
+    def _cancel_keepalive(self) -> None:
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = None
+
+    def _send_keepalive_ping(self) -> None:
+        self._keepalive_timer = None
+        if self._lost or self.connection.state is not _OPEN:
+            return
+        payload = os.urandom(4)
+        self.transport.write(self.connection.send(Ping(payload)))
+        pong_waiter = self._loop.create_future()
+        self._pings.append((payload, pong_waiter))
+        pong_waiter.add_done_callback(self._keepalive_answered)
+        if self.ping_timeout is not None:
+            self._keepalive_timer = self._loop.call_later(self.ping_timeout, self._keepalive_timed_out)
+
+    def _keepalive_answered(self, pong_waiter: asyncio.Future) -> None:
+        if pong_waiter.cancelled() or pong_waiter.exception() is not None:
+            return
+        self._cancel_keepalive()
+        self._start_keepalive()
+
+    def _keepalive_timed_out(self) -> None:
+        self._keepalive_timer = None
+        logger.debug("closing %s: no pong within %s s", self.remote_address, self.ping_timeout)
+        if self.connection.state is _OPEN:
+            self.transport.write(self.connection.send(CloseConnection(1011, "keepalive ping timeout")))
+            self._sent_close = (1011, "keepalive ping timeout")
+        self.close_code, self.close_reason = 1011, "keepalive ping timeout"
+        self._releasing = True
+        self._start_close_timer()
+        self.transport.close()

@@ -1,0 +1,284 @@
+"""The asyncio WebSocket server: :func:`serve` starts a :class:`Server` that runs ``handler(ws)`` per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+from .. import handshake
+from ..connection import DEFAULT_MAX_MESSAGE_SIZE, ConnectionState, ServerConnection
+from ..deflate import PerMessageDeflate
+from ..errors import HandshakeError
+from ..events import AcceptConnection, RejectConnection, Request
+from .protocol import WebSocket, logger
+
+__all__ = ["serve", "Server"]
+
+
+class _ServerWebSocket(WebSocket):
+    """The server's side of one connection: the opening handshake, then ``handler(self)``."""
+
+    _pause_reading_on_write_pressure = True
+
+    def __init__(self, server: Server, connection: ServerConnection, **options) -> None:
+        super().__init__(connection, **options)
+        self._server = server
+        # With an http_handler, a second reader spots plain HTTP requests (no Upgrade header) before the
+        # codec answers them with 426.
+        self._http_reader = handshake.RequestReader(max_head=server.max_request_head) if server.http_handler else None
+        self._open_timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task | None = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._server._connections.add(self)
+        self._open_timer = self._loop.call_later(self._server.open_timeout, self._open_timed_out)
+
+    def connection_lost(self, exc) -> None:
+        super().connection_lost(exc)
+        self._cancel_open_timer()
+        self._server._connections.discard(self)
+
+    def data_received(self, data) -> None:
+        if self._http_reader is not None and self._serve_http(data):
+            return
+        if self._releasing and self.connection.state is ConnectionState.CONNECTING:
+            return  # after a plain HTTP response: discard what follows
+        super().data_received(data)
+
+    def _serve_http(self, data) -> bool:
+        """Feeds the HTTP reader; True when the request was plain HTTP and http_handler answered it."""
+        try:
+            request = self._http_reader.feed(data)
+        except HandshakeError:
+            self._http_reader = None  # the codec reports the same error
+            return False
+        if request is None:
+            return False
+        self._http_reader = None
+        if request.method != "GET" or handshake.header_values(request.headers, "Upgrade"):
+            return False
+        try:
+            response = self._server.http_handler(request)
+        except Exception:
+            logger.exception("http_handler failed")
+            response = (500, [], b"internal server error\n")
+        if response is None:
+            return False
+        status, headers, body = response
+        self.transport.write(handshake.build_rejection(status, headers=headers, body=body))
+        self._cancel_open_timer()
+        self._release_transport()
+        return True
+
+    def _handshake_event(self, event) -> None:
+        if type(event) is Request:
+            self.request = event
+            self._task = self._loop.create_task(self._run())
+            self._server._tasks.add(self._task)
+            self._task.add_done_callback(self._server._tasks.discard)
+
+    def _fail(self, error) -> None:
+        super()._fail(error)
+        self._cancel_open_timer()
+
+    def _open_timed_out(self) -> None:
+        self._open_timer = None
+        if self.connection.state is ConnectionState.CONNECTING:
+            logger.debug("dropping %s: no handshake within %s s", self.remote_address, self._server.open_timeout)
+            self.transport.abort()
+
+    def _cancel_open_timer(self) -> None:
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+            self._open_timer = None
+
+    async def _run(self) -> None:
+        """Answers the request (after ``process_request``), then runs the handler and closes."""
+        server = self._server
+        rejection = None
+        if server.process_request is not None:
+            try:
+                rejection = server.process_request(self.request)
+                if inspect.isawaitable(rejection):
+                    rejection = await rejection
+            except Exception:
+                logger.exception("process_request failed")
+                rejection = RejectConnection(500, body=b"internal server error\n")
+        if self._lost or self.connection.state is not ConnectionState.CONNECTING:
+            return  # the peer left, or the open timeout struck
+        self._cancel_open_timer()
+        if rejection is not None:
+            self.transport.write(self.connection.send(rejection))
+            self._release_transport()
+            return
+        self.transport.write(self.connection.send(AcceptConnection()))
+        self._process()  # frames that came with the request
+        self._start_keepalive()
+        code = 1000
+        try:
+            await server.handler(self)
+        except Exception:
+            logger.exception("connection handler failed")
+            code = 1011
+        except asyncio.CancelledError:
+            self.transport.abort()
+            raise
+        await self.close(code)
+
+
+class Server:
+    """A listening WebSocket server; see :func:`serve`. An async context manager that closes on exit.
+
+    :attr:`sockets` are the listening sockets, :attr:`port` the first one's port (for ``port=0``).
+    """
+
+    def __init__(self, handler, **options) -> None:
+        self.handler = handler
+        self.subprotocols = options["subprotocols"]
+        self.origins = options["origins"]
+        self.compression = options["compression"]
+        self.max_message_size = options["max_message_size"]
+        self.max_queue = options["max_queue"]
+        self.ping_interval = options["ping_interval"]
+        self.ping_timeout = options["ping_timeout"]
+        self.open_timeout = options["open_timeout"]
+        self.close_timeout = options["close_timeout"]
+        self.max_request_head = options["max_request_head"]
+        self.process_request = options["process_request"]
+        self.http_handler = options["http_handler"]
+        self._server: asyncio.base_events.Server | None = None
+        self._port = 0
+        self._connections: set[_ServerWebSocket] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._closing: asyncio.Task | None = None
+        self._closed = asyncio.get_running_loop().create_future()  # done when close() has finished
+
+    def _make_protocol(self) -> _ServerWebSocket:
+        connection = ServerConnection(
+            subprotocols=self.subprotocols,
+            origins=self.origins,
+            max_request_head=self.max_request_head,
+            max_message_size=self.max_message_size,
+            deflate=self.compression,
+        )
+        return _ServerWebSocket(
+            self,
+            connection,
+            max_queue=self.max_queue,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            close_timeout=self.close_timeout,
+        )
+
+    @property
+    def sockets(self):
+        """The listening sockets."""
+        return self._server.sockets
+
+    @property
+    def port(self) -> int:
+        """The port of the first listening socket (still known after :meth:`close`)."""
+        return self._port
+
+    @property
+    def connections(self) -> set:
+        """The open connections (their :class:`~wsframe.asyncio.WebSocket` objects)."""
+        return set(self._connections)
+
+    async def serve_forever(self) -> None:
+        """Serves until cancelled (e.g. by Ctrl-C under :func:`asyncio.run`)."""
+        await self._server.serve_forever()
+
+    async def close(self) -> None:
+        """Graceful shutdown: stop listening, close every connection with 1001 (going away), wait up to
+        ``close_timeout`` for the closing handshakes and then for the handlers, cancel those still running."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._closing)
+
+    async def wait_closed(self) -> None:
+        """Waits until :meth:`close` has finished."""
+        await asyncio.shield(self._closed)
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        for ws in list(self._connections):
+            if ws._releasing:  # no need to linger for a peer's EOF any more
+                ws.transport.abort()
+        closing = [ws.close(1001, "server shutting down") for ws in list(self._connections)]
+        if closing:
+            await asyncio.gather(*closing, return_exceptions=True)
+        if self._tasks:
+            _done, running = await asyncio.wait(set(self._tasks), timeout=self.close_timeout)
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running)
+        await self._server.wait_closed()
+        self._closed.set_result(None)
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+
+async def serve(
+    handler,
+    host: str | None = "127.0.0.1",
+    port: int = 8765,
+    *,
+    subprotocols=(),
+    origins=None,
+    compression: PerMessageDeflate | None = PerMessageDeflate(),
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    max_queue: int | None = 16,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    open_timeout: float = 10.0,
+    close_timeout: float = 10.0,
+    max_request_head: int = 65536,
+    ssl=None,
+    process_request=None,
+    http_handler=None,
+) -> Server:
+    """Starts a WebSocket server on ``host``:``port`` (``port=0``: any free port, see :attr:`Server.port`).
+
+    ``handler(ws)`` is a coroutine function run once per connection after the opening handshake; when it
+    returns the connection is closed with 1000, if it raises with 1011 (and the error is logged).
+
+    ``subprotocols``: the ones spoken, in order of preference. ``origins``: None allows any Origin, else
+    a collection of allowed values (``None`` in it allows requests without Origin) or a predicate; a
+    refused Origin gets 403. ``compression``: the permessage-deflate policy, None to disable.
+    ``max_message_size`` (bytes; 1009 beyond), ``max_queue`` (received messages waiting before reading
+    pauses), ``ping_interval``/``ping_timeout`` (keepalive; None disables), ``open_timeout`` (seconds
+    for the whole opening handshake), ``close_timeout`` (seconds for the closing handshake),
+    ``max_request_head`` (bytes; 431 beyond), ``ssl`` (an :class:`ssl.SSLContext` for wss).
+
+    ``process_request(request)`` (sync or async) sees the :class:`~wsframe.events.Request` before it is
+    accepted: return a :class:`~wsframe.events.RejectConnection` to refuse it (authentication), None to
+    accept. ``http_handler(request)`` gets plain HTTP GET requests (no Upgrade header) as a
+    :class:`~wsframe.handshake.HTTPRequest` and returns ``(status, headers, body)``, or None to answer
+    with the usual handshake error (426).
+    """
+    server = Server(
+        handler,
+        subprotocols=list(subprotocols),
+        origins=origins,
+        compression=compression,
+        max_message_size=max_message_size,
+        max_queue=max_queue,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        open_timeout=open_timeout,
+        close_timeout=close_timeout,
+        max_request_head=max_request_head,
+        process_request=process_request,
+        http_handler=http_handler,
+    )
+    loop = asyncio.get_running_loop()
+    server._server = await loop.create_server(server._make_protocol, host, port, ssl=ssl)
+    server._port = server._server.sockets[0].getsockname()[1]
+    return server
