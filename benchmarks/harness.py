@@ -296,6 +296,22 @@ def run(families: list[Family], settings: Settings, progress=None) -> list[Resul
     return measured
 
 
+# --- targets -----------------------------------------------------------------------------------------
+
+
+def speed_check(goal: str, subject: Result | None, baseline: Result | None, at_least: float) -> TargetCheck:
+    """Met when subject's median speed is at least at_least × baseline's (speed = 1 / time); the ratio of the
+    minimums is shown too, as a hint of how much noise there was."""
+    if subject is None or baseline is None:
+        return TargetCheck(goal, "not measured", None)
+    speed = baseline.median_ns / subject.median_ns
+    measured = (
+        f"{speed:.2f}× ({format_ns(subject.median_ns)} vs {format_ns(baseline.median_ns)} "
+        f"{baseline.bench.implementation}); minimums: {baseline.min_ns / subject.min_ns:.2f}×"
+    )
+    return TargetCheck(goal, measured, speed >= at_least)
+
+
 # --- formatting --------------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from .harness import Baseline, Bench, Family, Result, Results, TargetCheck, by_name, fastest_peer, format_ns, format_size
+from .harness import Baseline, Bench, Family, Results, TargetCheck, by_name, fastest_peer, format_size, speed_check
 from .peers import Missing, load
 
 KiB = 1 << 10
@@ -162,26 +162,13 @@ def masking_family() -> Family:
     )
 
 
-def _speed_check(goal: str, subject: Result | None, baseline: Result | None, at_least: float) -> TargetCheck:
-    """Met when subject's median speed is at least at_least × baseline's (speed = 1 / time); the ratio of the
-    minimums is shown too, as a hint of how much noise there was."""
-    if subject is None or baseline is None:
-        return TargetCheck(goal, "not measured", None)
-    speed = baseline.median_ns / subject.median_ns
-    measured = (
-        f"{speed:.2f}× ({format_ns(subject.median_ns)} vs {format_ns(baseline.median_ns)} "
-        f"{baseline.bench.implementation}); minimums: {baseline.min_ns / subject.min_ns:.2f}×"
-    )
-    return TargetCheck(goal, measured, speed >= at_least)
-
-
 def masking_targets(results: Results) -> list[TargetCheck]:
     """The issue's masking goals, judged on medians."""
     checks = []
     for size in (64 * KiB, MiB):
         workload = f"mask {format_size(size)}"
         checks.append(
-            _speed_check(
+            speed_check(
                 f"{workload}: native mask_inplace ≥ aiohttp's in-place Cython mask",
                 results.get(workload, NATIVE_MASK_INPLACE),
                 results.get(workload, AIOHTTP_CYTHON),
@@ -191,7 +178,7 @@ def masking_targets(results: Results) -> list[TargetCheck]:
     for size in (4 * KiB, 64 * KiB, MiB):
         workload = f"mask {format_size(size)}"
         checks.append(
-            _speed_check(
+            speed_check(
                 f"{workload}: native mask (new bytes) ≥ 0.9× memory copy speed",
                 results.get(workload, NATIVE_MASK),
                 results.get(workload, COPY),
@@ -202,7 +189,7 @@ def masking_targets(results: Results) -> list[TargetCheck]:
     peer = fastest_peer(results.of_workload(workload))
     for implementation in (NATIVE_MASK, NATIVE_MASK_INPLACE):
         checks.append(
-            _speed_check(
+            speed_check(
                 f"{workload}: {implementation} per-call time ≤ 1.2× the fastest peer's",
                 results.get(workload, implementation),
                 peer,
@@ -212,7 +199,7 @@ def masking_targets(results: Results) -> list[TargetCheck]:
     for size in MASK_SIZES:
         workload = f"mask {format_size(size)}"
         checks.append(
-            _speed_check(
+            speed_check(
                 f"{workload}: fallback mask ≥ websockets' pure-Python apply_mask",
                 results.get(workload, FALLBACK_MASK),
                 results.get(workload, WEBSOCKETS_PYTHON),
@@ -393,7 +380,7 @@ def utf8_family() -> Family:
     )
 
 
-def _worst_speed_check(goal: str, results: Results, implementation: str, baseline: str, at_least: float) -> TargetCheck:
+def _worstspeed_check(goal: str, results: Results, implementation: str, baseline: str, at_least: float) -> TargetCheck:
     """Met when implementation's median speed is at least at_least × baseline's on every workload."""
     pairs = [(w, results.get(w, implementation), results.get(w, baseline)) for w in results.workloads()]
     speeds = [(b.median_ns / s.median_ns, w) for w, s, b in pairs if s and b]
@@ -421,10 +408,10 @@ def utf8_targets(results: Results) -> list[TargetCheck]:
     for implementation in native:
         checks.append(_throughput_check(results, "utf8 ascii 1 MiB", implementation, 40))
         checks.append(_throughput_check(results, "utf8 mixed 1 MiB", implementation, 7))
-        checks.append(_worst_speed_check(f"{implementation} never slower than bytes.decode", results, implementation, DECODE, 1.0))
+        checks.append(_worstspeed_check(f"{implementation} never slower than bytes.decode", results, implementation, DECODE, 1.0))
     for implementation in fallback:
         checks.append(
-            _worst_speed_check(
+            _worstspeed_check(
                 f"{implementation} ≈ CPython's incremental decoder (≥ 0.8× its speed)",
                 results,
                 implementation,

@@ -24,9 +24,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable
 
-from .harness import Baseline, Bench, Family, Results, TargetCheck, by_name, fastest_peer, format_ns
+from .harness import Baseline, Bench, Family, Results, TargetCheck, fastest_peer, speed_check
 from .kernels import SEED, UNAVAILABLE, _skip_note, ascii_text, reference_mask
-from .peers import Missing, load
+from .peers import load
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -790,18 +790,6 @@ def stream_targets(results: Results) -> list[TargetCheck]:
     for workload in (S_WORKLOAD, F_WORKLOAD):
         checks.append(speed_check(f"{workload}: fallback ≥ websockets", results.get(workload, FALLBACK), results.get(workload, "websockets"), 1.0))
     return checks
-
-
-def speed_check(goal: str, subject, baseline, at_least: float) -> TargetCheck:
-    """Met when subject's median speed is at least at_least × baseline's; the ratio of minimums is shown too."""
-    if subject is None or baseline is None:
-        return TargetCheck(goal, "not measured", None)
-    speed = baseline.median_ns / subject.median_ns
-    measured = (
-        f"{speed:.2f}× ({format_ns(subject.median_ns)} vs {format_ns(baseline.median_ns)} "
-        f"{baseline.bench.implementation}); minimums: {baseline.min_ns / subject.min_ns:.2f}×"
-    )
-    return TargetCheck(goal, measured, speed >= at_least)
 
 
 # --- building -----------------------------------------------------------------------------------
