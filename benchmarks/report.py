@@ -147,12 +147,15 @@ def write_charts(document: dict, directory: str) -> list[str] | None:
             axis.plot(bests, positions, "|", color="black", markersize=8)
             axis.set_yticks(list(positions), names, fontsize=8)
             axis.invert_yaxis()
-            axis.set_xscale("log")
+            if max(bests) > 20 * min(medians):  # wide spreads only: a log axis exaggerates small differences
+                axis.set_xscale("log")
+            else:
+                axis.set_xlim(0, max(bests) * 1.15)
             axis.set_title(workload, fontsize=9, loc="left")
             axis.tick_params(axis="x", labelsize=8)
             for position, median, best in zip(positions, medians, bests):  # the label right of the tick
                 axis.annotate(format_rate(median), (max(median, best), position), xytext=(4, 0), textcoords="offset points", va="center", fontsize=7)
-        axes[-1, 0].set_xlabel(f"{unit or 'GB/s'} (bar: median; tick: fastest repeat; log scale)", fontsize=8)
+        axes[-1, 0].set_xlabel(f"{unit or 'GB/s'} (bar: median; tick: fastest repeat; log scale where the spread is wide)", fontsize=8)
         figure.suptitle(family["title"], fontsize=10)
         figure.tight_layout()
         path = os.path.join(directory, f"{family['name']}.png")
