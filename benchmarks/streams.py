@@ -311,8 +311,6 @@ def wsframe_receiver(implementation: str, compressed: bool):
 
 def wsframe_builder(implementation: str, client: bool, compressed: bool):
     module = wsframe_connection_module(implementation)
-    events = load("wsframe.events")
-    text_message, bytes_message = events.TextMessage, events.BytesMessage
 
     def run(messages):
         if client:
@@ -321,9 +319,8 @@ def wsframe_builder(implementation: str, client: bool, compressed: bool):
             conn = _wsframe_server(module, True)
         else:
             conn = module.ServerConnection(opened=True)
-        send = conn.send
-        make = text_message if isinstance(messages[0], str) else bytes_message
-        return [send(make(message)) for message in messages]
+        send = conn.send_text if isinstance(messages[0], str) else conn.send_binary
+        return [send(message) for message in messages]
 
     return run
 
@@ -881,7 +878,7 @@ def building_family(sizes: Sizes, repeats: int) -> Family:
         baselines=[Baseline("× fastest peer", fastest_peer)],
         targets=building_targets,
         notes=[
-            "From str messages to wire bytes, kept in a list: wsframe conn.send(TextMessage(text)); websockets "
+            "From str messages to wire bytes, kept in a list: wsframe conn.send_text(text); websockets "
             "protocol.send_text(text.encode()) + data_to_send(); wsproto Connection.send(Message(data=text)); "
             "aiohttp `await WebSocketWriter.send_frame(text.encode(), TEXT)` (what send_str does) on a dummy "
             "transport, in one event-loop run; picows WSTransport(is_client_side, dummy transport).send(TEXT, "

@@ -454,3 +454,28 @@ def test_deflate_rsv1_on_a_continuation_of_an_uncompressed_message():
         next(events)
     assert str(info.value) == "RSV1 set on a continuation frame"
     assert int.from_bytes(server.data_to_send()[-2 - len(str(info.value)):][:2], "big") == 1002
+
+
+def test_send_text_and_binary_match_send_of_events_in_every_configuration():
+    """send_text/send_binary take a fast path for plain frames: it must agree with the general one."""
+    for options in ({}, {"fragment_size": 3}, {"deflate": PerMessageDeflate()}):
+        server, client = open_pair(server_options=options, client_options=options)
+        twin, _ = open_pair(server_options=options, client_options=options)  # same history, other path
+        text, binary = server.send_text("héllo"), server.send_binary(b"\x00\x01\x02\x03")
+        assert text == twin.send(TextMessage("héllo"))
+        assert binary == twin.send(BytesMessage(b"\x00\x01\x02\x03"))
+        client.receive_data(text + binary + server.send_text("compressible " * 20))
+        assert drain(client) == [TextMessage("héllo"), BytesMessage(b"\x00\x01\x02\x03"), TextMessage("compressible " * 20)]
+        # A message in pieces turns the fast path off until its last piece, then on again.
+        pieces = server.send_text("ab", False) + server.send_text("cd", False) + server.send_text("ef")
+        single = server.send_text("x")
+        client.receive_data(pieces + single)
+        assert drain(client)[-2:] == [TextMessage("abcdef"), TextMessage("x")]
+        # Client frames are masked with fresh keys on both paths.
+        frames = [client.send_text("same"), client.send(TextMessage("same"))]
+        assert frames[0][2:6] != frames[1][2:6] and all(frame[1] & 0x80 for frame in frames)
+        server.receive_data(b"".join(frames))
+        assert drain(server) == [TextMessage("same"), TextMessage("same")]
+        server.send(CloseConnection(1000))
+        with pytest.raises(InvalidState):
+            server.send_text("after close")

@@ -54,6 +54,9 @@ class ConnectionState(enum.Enum):
     CLOSED = "closed"  # close frames exchanged, connection failed, or handshake refused
 
 
+_OPEN = ConnectionState.OPEN
+
+
 class Connection:
     """What servers and clients share: the open connection's framing, messages and closing handshake.
 
@@ -81,17 +84,17 @@ class Connection:
         fragment_size: int | None = None,
         deflate: PerMessageDeflate | None = None,
     ) -> None:
-        if fragment_size is not None and fragment_size < 1:
-            raise ValueError("fragment_size must be at least 1")
+        self._compressor: Compressor | None = None
+        self._send_opcode = 0  # opcode of a message being sent in pieces; 0 when none
+        self._fragment_size = None
         self.state = ConnectionState.CONNECTING
         self.max_message_size = max_message_size
         self.max_frame_size = max_frame_size
         self.stream_messages = stream_messages
         self.auto_pong = auto_pong
-        self.fragment_size = fragment_size
+        self.fragment_size = fragment_size  # validated by its setter
         self.deflate = deflate
         self.deflate_parameters: DeflateParameters | None = None  # what was agreed, if anything
-        self._compressor: Compressor | None = None
         self._decompressor: Decompressor | None = None
         self._compressed = False  # the message being received is compressed
         self._inflated_text: Utf8Validator | None = None  # UTF-8 check of a compressed text message
@@ -106,9 +109,34 @@ class Connection:
         self._fragments: list[bytes] = []  # the data message being reassembled
         self._message_opcode = 0  # its opcode; 0 when no message is in progress
         self._text_decoder = None  # stream mode: turns text pieces into str across UTF-8 boundaries
-        self._send_opcode = 0  # opcode of a message being sent in pieces; 0 when none
-        self._mask_keys = b""
-        self._mask_key_pos = 0
+        self._mask_keys: list[bytes] = []  # unused keys of the last batch
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    @state.setter
+    def state(self, state: ConnectionState) -> None:
+        self._state = state
+        self._update_fast_send()
+
+    @property
+    def fragment_size(self) -> int | None:
+        return self._fragment_size
+
+    @fragment_size.setter
+    def fragment_size(self, size: int | None) -> None:
+        if size is not None and size < 1:
+            raise ValueError("fragment_size must be at least 1")
+        self._fragment_size = size
+        self._update_fast_send()
+
+    def _update_fast_send(self) -> None:
+        # Whether a whole message goes out as one plain frame, so that send_text and send_binary can skip
+        # the general path: kept up to date by everything it depends on.
+        self._fast_send = (
+            self._state is _OPEN and self._compressor is None and self._fragment_size is None and not self._send_opcode
+        )
 
     # -- receiving -------------------------------------------------------------------------------
 
@@ -272,8 +300,18 @@ class Connection:
 
     def send(self, event) -> bytes:
         """The bytes that carry ``event`` to the peer; raises InvalidState when the state forbids it."""
+        kind = type(event)
+        if kind is TextMessage:
+            return self.send_text(*event)
+        if kind is BytesMessage:
+            return self.send_binary(*event)
         if isinstance(event, Message):
-            return self._send_message(event)
+            data, message_finished = event
+            if isinstance(event, TextMessage):
+                return self.send_text(data, message_finished)
+            if isinstance(event, BytesMessage):
+                return self.send_binary(data, message_finished)
+            raise TypeError("send a TextMessage or a BytesMessage")
         if isinstance(event, (Ping, Pong)):
             self._require_open(event)
             payload = bytes(event.payload)
@@ -284,27 +322,47 @@ class Connection:
             return self._send_close(event)
         return self._send_handshake(event)
 
-    def _send_message(self, event: Message) -> bytes:
-        self._require_open(event)
-        if isinstance(event, TextMessage):
-            opcode, payload = _TEXT, event.data.encode("utf-8")
-        elif isinstance(event, BytesMessage):
-            opcode, payload = _BINARY, event.data
-        else:
-            raise TypeError("send a TextMessage or a BytesMessage")
+    def send_text(self, text: str, message_finished: bool = True) -> bytes:
+        """The bytes of a text message (or, with ``message_finished=False``, of its next piece)."""
+        if self._fast_send and message_finished:
+            if self._is_client:
+                keys = self._mask_keys  # _next_mask_key inlined: a method call costs a third of this path
+                return encode_frame(_TEXT, text.encode(), mask_key=keys.pop() if keys else self._next_mask_key())
+            return encode_frame(_TEXT, text.encode())
+        return self._send_data(_TEXT, text.encode(), message_finished)
+
+    def send_binary(self, data, message_finished: bool = True) -> bytes:
+        """The bytes of a binary message (or, with ``message_finished=False``, of its next piece)."""
+        if self._fast_send and message_finished:
+            if self._is_client:
+                keys = self._mask_keys  # _next_mask_key inlined: a method call costs a third of this path
+                return encode_frame(_BINARY, data, mask_key=keys.pop() if keys else self._next_mask_key())
+            return encode_frame(_BINARY, data)
+        return self._send_data(_BINARY, data, message_finished)
+
+    def _send_data(self, opcode: int, payload, fin: bool) -> bytes:
+        # The path of every message sent: kept to a few attribute reads in the common case.
+        if self.state is not _OPEN:
+            raise InvalidState(f"cannot send a message while the connection is {self.state.value}")
         if self._send_opcode:
             if opcode != self._send_opcode:
                 raise InvalidState("a message of another type is being sent in pieces")
             opcode = _CONTINUATION
-        fin = event.message_finished
+        elif not fin:
+            self._send_opcode = opcode
+            self._fast_send = False
         rsv = 0
-        if fin and opcode != _CONTINUATION and self._compressor is not None and len(payload) >= self.deflate.min_size:
+        if self._compressor is not None and fin and opcode != _CONTINUATION and len(payload) >= self.deflate.min_size:
             payload = self._compressor.compress(payload)
             rsv = _RSV1
-        self._send_opcode = 0 if fin else (self._send_opcode or opcode)
-        size = self.fragment_size
+        if fin and self._send_opcode:
+            self._send_opcode = 0
+            self._update_fast_send()
+        size = self._fragment_size
         if size is None or len(payload) <= size:
-            return self._frame(opcode, payload, fin, rsv)
+            if self._is_client:
+                return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._next_mask_key())
+            return encode_frame(opcode, payload, fin=fin, rsv=rsv)
         view = memoryview(payload)
         last = (len(payload) - 1) // size * size
         out = [self._frame(opcode, view[:size], False, rsv)]
@@ -325,7 +383,7 @@ class Connection:
         return self._frame(_CLOSE, payload)
 
     def _require_open(self, event) -> None:
-        if self.state is not ConnectionState.OPEN:
+        if self.state is not _OPEN:
             raise InvalidState(f"cannot send {type(event).__name__} while the connection is {self.state.value}")
 
     def _frame(self, opcode: int, payload, fin: bool = True, rsv: int = 0) -> bytes:
@@ -336,17 +394,15 @@ class Connection:
     def _next_mask_key(self) -> bytes:
         # A fresh unpredictable key per frame (RFC 6455 section 10.3), drawn from the OS CSPRNG in
         # batches so that a small frame does not cost a system call.
-        pos = self._mask_key_pos
-        if pos >= len(self._mask_keys):
-            self._mask_keys = os.urandom(4096)
-            pos = 0
-        self._mask_key_pos = pos + 4
-        return self._mask_keys[pos : pos + 4]
+        keys = self._mask_keys
+        if not keys:
+            pool = os.urandom(4096)
+            keys = self._mask_keys = [pool[start : start + 4] for start in range(0, 4096, 4)]
+        return keys.pop()
 
     def _open(self, subprotocol, extensions, deflate_parameters=None) -> None:
         self.subprotocol = subprotocol
         self.extensions = list(extensions)
-        self.state = ConnectionState.OPEN
         max_frame_size = self.max_frame_size
         if deflate_parameters is not None:
             self.deflate_parameters = deflate_parameters
@@ -367,6 +423,7 @@ class Connection:
             stream=self.stream_messages,
             messages=None if self.stream_messages else (TextMessage, BytesMessage),
         )
+        self.state = ConnectionState.OPEN  # last: the fast send path depends on the compressor
 
     # -- handshake hooks, per role ---------------------------------------------------------------
 
