@@ -72,7 +72,10 @@ async def drive_server(url: str, cases: list[str], case_timeout: float) -> tuple
     import kosoku
 
     results, timed_out = [], []
-    for case in cases:
+    started = time.monotonic()
+    for done, case in enumerate(cases):
+        if done and done % 50 == 0:
+            print(f"progress: {done}/{len(cases)} cases in {time.monotonic() - started:.0f} s", flush=True)
         try:
             results += await asyncio.wait_for(kosoku.run_fuzzingclient(url, [case]), case_timeout)
         except kosoku.FailureError as failure:
@@ -130,37 +133,60 @@ class Run:
         return env
 
 
-async def _start(args, env, log: Path, *, stdout_pipe: bool = False):
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        *map(str, args),
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE if stdout_pipe else log.open("ab"),
-        stderr=log.open("ab"),
-    )
+class Child:
+    """A child process whose output (stdout and stderr) is copied to the run's log as it comes.
+
+    Lines starting with "progress" are shown on the console too; ``expect`` waits for a given line.
+    """
+
+    def __init__(self, run: Run, name: str, process, log) -> None:
+        self.run, self.name, self.process, self.log = run, name, process, log
+        self.lines: asyncio.Queue = asyncio.Queue()
+        self.relay = asyncio.ensure_future(self._relay())
+
+    @classmethod
+    async def start(cls, run: Run, name: str, args, log) -> Child:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *map(str, args), env=run.env(), cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        return cls(run, name, process, log)
+
+    async def _relay(self) -> None:
+        async for raw in self.process.stdout:
+            self.log.write(raw)
+            self.log.flush()
+            line = raw.decode(errors="replace").strip()
+            if line.startswith("progress"):
+                print(f"[{self.run.name}] {line}", flush=True)
+            self.lines.put_nowait(line)
+        self.lines.put_nowait(None)
+
+    async def expect(self, prefix: str, timeout: float = 30.0) -> str:
+        """The next line starting with ``prefix``; RuntimeError if the child ends first."""
+        while True:
+            line = await asyncio.wait_for(self.lines.get(), timeout)
+            if line is None:
+                raise RuntimeError(f"{self.name} exited (status {await self.process.wait()}) before {prefix!r}")
+            if line.startswith(prefix):
+                return line
+
+    async def wait(self) -> int:
+        status = await self.process.wait()
+        await self.relay
+        return status
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.wait()
 
 
-async def _read_line(process, log: Path, timeout: float = 30.0) -> str:
-    line = (await asyncio.wait_for(process.stdout.readline(), timeout)).decode()
-    with log.open("a") as f:
-        f.write(line)
-    if not line:
-        raise RuntimeError(f"child exited early (see {log})")
-    return line.strip()
-
-
-async def _check_impl(run: Run, process, log: Path) -> None:
-    line = await _read_line(process, log)
+async def _check_impl(run: Run, peer: Child) -> None:
+    line = await peer.expect("wsframe implementation:")
     print(f"[{run.name}] {line}", flush=True)
     if line != f"wsframe implementation: {run.impl}":
         raise RuntimeError(f"expected the {run.impl} implementation, the peer says {line!r}")
-
-
-async def _stop(process) -> None:
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
 
 
 async def execute(run: Run, case_timeout: float, run_timeout: float) -> None:
@@ -168,34 +194,40 @@ async def execute(run: Run, case_timeout: float, run_timeout: float) -> None:
     run.dir.mkdir(parents=True, exist_ok=True)
     for stale in run.dir.glob("*"):
         stale.unlink()
-    env, log = run.env(), run.dir / "run.log"
     driver = [Path(__file__), "--kosoku-child", "--case-ids", ",".join(run.cases), "--report-dir", run.dir]
     driver += ["--case-timeout", case_timeout, "--run-timeout", run_timeout]
     started = time.monotonic()
-    peer = kosoku = None
-    try:
-        if run.role == "server":
-            peer = await _start([PEERS, "server", "--port", 0], env, log, stdout_pipe=True)
-            await _check_impl(run, peer, log)
-            port = (await _read_line(peer, log)).rsplit(" ", 1)[1]
-            kosoku = await _start(driver + ["--url", f"ws://127.0.0.1:{port}"], env, log)
-            await asyncio.wait_for(kosoku.wait(), run_timeout)
-        else:
-            kosoku = await _start(driver, env, log, stdout_pipe=True)
-            port = (await _read_line(kosoku, log)).rsplit(" ", 1)[1]
-            client = [PEERS, "client", "--url", f"ws://127.0.0.1:{port}", "--count", len(run.cases)]
-            peer = await _start(client + ["--case-timeout", case_timeout], env, log, stdout_pipe=True)
-            await _check_impl(run, peer, log)
-            await asyncio.wait_for(asyncio.gather(peer.wait(), kosoku.wait()), run_timeout)
-        if kosoku.returncode:
-            run.problems.append(f"kosoku exited with status {kosoku.returncode} (see {log})")
-    except (RuntimeError, asyncio.TimeoutError) as exc:
-        run.problems.append(f"{type(exc).__name__}: {exc} (see {log})")
-    finally:
-        for process in (peer, kosoku):
-            if process is not None:
-                await _stop(process)
-        run.seconds = time.monotonic() - started
+    children: list[Child] = []
+    with (run.dir / "run.log").open("wb") as log:
+        try:
+            if run.role == "server":
+                peer = await Child.start(run, "peer", [PEERS, "server", "--port", 0], log)
+                children.append(peer)
+                await _check_impl(run, peer)
+                port = (await peer.expect("listening on port")).rsplit(" ", 1)[1]
+                kosoku = await Child.start(run, "kosoku", driver + ["--url", f"ws://127.0.0.1:{port}"], log)
+                children.append(kosoku)
+                await asyncio.wait_for(kosoku.wait(), run_timeout)
+            else:
+                kosoku = await Child.start(run, "kosoku", driver, log)
+                children.append(kosoku)
+                port = (await kosoku.expect("port")).rsplit(" ", 1)[1]
+                client = [PEERS, "client", "--url", f"ws://127.0.0.1:{port}", "--count", len(run.cases)]
+                peer = await Child.start(run, "peer", client + ["--case-timeout", case_timeout], log)
+                children.append(peer)
+                await _check_impl(run, peer)
+                await asyncio.wait_for(asyncio.gather(peer.wait(), kosoku.wait()), run_timeout)
+            for child in children:
+                if child.process.returncode:
+                    run.problems.append(f"{child.name} exited with status {child.process.returncode}")
+        except (RuntimeError, asyncio.TimeoutError) as exc:
+            run.problems.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            for child in children:
+                await child.stop()
+    run.seconds = time.monotonic() - started
+    if run.problems:
+        run.problems.append(f"see {run.dir / 'run.log'}")
 
 
 def summarize(run: Run) -> bool:
@@ -224,7 +256,8 @@ def summarize(run: Run) -> bool:
     print(f"\n{run.name}: {len(index)}/{len(run.cases)} cases in {run.seconds:.0f} s: {shown}")
     for problem in run.problems:
         print(f"  PROBLEM: {problem}")
-    print("\n".join(lines))
+    for line in lines:
+        print(line)
     return not bad and not run.problems
 
 

@@ -126,7 +126,11 @@ async def run_client_cases(url: str, count: int, *, case_timeout: float = 60.0, 
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 80
     timed_out = []
+    started = asyncio.get_running_loop().time()
     for case in range(1, count + 1):
+        if case > 1 and (case - 1) % 50 == 0:
+            elapsed = asyncio.get_running_loop().time() - started
+            print(f"progress: {case - 1}/{count} cases in {elapsed:.0f} s", flush=True)
         try:
             await _client_session(host, port, f"/runCase?case={case}&agent={agent}", case_timeout)
         except (OSError, asyncio.TimeoutError) as exc:
