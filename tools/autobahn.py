@@ -47,9 +47,9 @@ EXPLAINED = {
     "4.2.4": SAME_READ,
     "4.2.5": SAME_READ,
     "5.15": SAME_READ,
-    "7.1.6": "always INFORMATIONAL: a large message then a close in one read; the close is answered first",
+    "7.1.6": "always INFORMATIONAL: messages then a close in one read; the close is answered before the echoes",
     "7.13.1": "always INFORMATIONAL: close code 5000 is undefined by the RFC; refused with 1002",
-    "7.13.2": "always INFORMATIONAL: close code 65536 is undefined by the RFC; refused with 1002",
+    "7.13.2": "always INFORMATIONAL: close code 65535 is undefined by the RFC; refused with 1002",
 }
 
 
