@@ -76,14 +76,14 @@ class EchoProtocol(asyncio.Protocol):
     def _receive(self, data: bytes | None) -> None:
         ws = self.ws
         ws.receive_data(data)
-        # First what the connection answered by itself (a pong or a close reply comes before any echo
-        # of later messages), then our answers to the events, then the close frame after an error.
+        # First the pongs the connection sent by itself, then our answers to the events, then what the
+        # events closed: the reply to the peer's close, or the close frame after a protocol error.
         out = [ws.data_to_send()]
         try:
             for event in ws.events():
                 if isinstance(event, Request):
                     out.append(ws.send(AcceptConnection(extra_headers=[("Server", AGENT)])))
-                elif isinstance(event, Message) and ws.state is ConnectionState.OPEN:
+                elif isinstance(event, Message):
                     out.append(ws.send(event))
                 elif isinstance(event, (CloseConnection, RejectConnection)):
                     break
