@@ -216,6 +216,41 @@ def test_peer_errors_keep_earlier_events_then_raise_with_close_frame(frame, erro
     assert drain(server) == []
 
 
+def test_message_before_an_error_in_the_same_read_can_still_be_answered():
+    server, _ = open_pair()
+    server.receive_data(client_frame(1, b"fine") + client_frame(1, b"x", rsv=2) + client_frame(9))
+    assert server.data_to_send() == b""  # nothing closes before the caller has seen the message
+    events = server.events()
+    assert next(events) == TextMessage("fine")
+    assert server.state is ConnectionState.OPEN
+    echo = server.send(TextMessage("fine"))
+    with pytest.raises(ProtocolError):
+        next(events)
+    assert server.state is ConnectionState.CLOSED
+    closing = server.data_to_send()
+    assert echo == server_frame(1, b"fine") and closing[0] == 0x88 and closing[2:4] == (1002).to_bytes(2, "big")
+
+
+def test_message_before_a_close_in_the_same_read_can_still_be_answered():
+    server, _ = open_pair()
+    server.receive_data(client_frame(1, b"last") + client_frame(8, b"\x03\xe8") + client_frame(1, b"after"))
+    events = server.events()
+    assert next(events) == TextMessage("last")
+    echo = server.send(TextMessage("last"))
+    assert next(events) == CloseConnection(1000, "")
+    assert server.state is ConnectionState.CLOSED
+    assert list(events) == []
+    assert echo + server.data_to_send() == server_frame(1, b"last") + server_frame(8, b"\x03\xe8")
+
+
+def test_end_of_stream_after_a_pending_close_keeps_the_close():
+    server, _ = open_pair()
+    server.receive_data(client_frame(8, b"\x03\xe9"))
+    server.receive_data(None)
+    assert drain(server) == [CloseConnection(1001, "")]
+    assert server.data_to_send() == server_frame(8, b"\x03\xe9")
+
+
 def test_oversized_message_refused_from_its_header():
     server, _ = open_pair(server_options={"max_message_size": 1 << 20})
     huge = bytes([0x82, 0xFF]) + (1 << 40).to_bytes(8, "big") + KEY

@@ -7,8 +7,11 @@ connection produced on its own (automatic pongs, the reply to a close, the close
 error, a handshake error response).
 
 Errors the peer causes are raised from :meth:`Connection.events`, after the events received before
-them; each carries the close code (or, during the handshake, the HTTP status) that was already queued
-for sending.
+them; each carries the close code (or, during the handshake, the HTTP status) queued for sending.
+The peer's close frame and a protocol error end the input at once, but the connection closes (answers
+the close, or queues its close frame with the error's code) only when :meth:`Connection.events` gets
+there: until then the caller can still answer the messages that arrived before, in the same read. So
+call :meth:`Connection.data_to_send` after iterating the events.
 """
 
 from __future__ import annotations
@@ -104,6 +107,8 @@ class Connection:
         self._outgoing = bytearray()
         self._error: WebSocketError | None = None
         self._eof = False
+        self._input_closed = False  # a close frame or an error ended the input; events() closes
+        self._close_received: CloseConnection | None = None  # the peer's close, until events() answers it
         self._decoder = None
         self._unparsed = b""  # a partial frame header, re-passed with the next read
         self._fragments: list[bytes] = []  # the data message being reassembled
@@ -151,24 +156,31 @@ class Connection:
             return
         if self.state is ConnectionState.CONNECTING:
             self._receive_handshake(data)
-        elif self._decoder is not None and self.state is not ConnectionState.CLOSED:
+        elif self._decoder is not None and not self._input_closed and self.state is not ConnectionState.CLOSED:
             self._receive_frames(data)
         # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
 
     def events(self):
         """An iterator over the events received so far, which then raises the peer's error, if any (once).
 
-        The events are taken when this is called; without an error pending, a plain list iterator.
+        The events are taken when this is called. The connection closes as the iteration reaches the
+        peer's close (queueing the reply) or raises an error (queueing its close frame), so the events
+        before can still be answered: write :meth:`data_to_send` after iterating.
         """
         events, self._events = self._events, []
-        if self._error is None:
-            return iter(events)
-        return self._events_then_error(events)
+        if self._error is None and self._close_received is None:
+            return iter(events)  # nothing to do along the way: a plain list iterator is cheapest
+        return self._events_then_close(events)
 
-    def _events_then_error(self, events):
-        yield from events
+    def _events_then_close(self, events):
+        for event in events:
+            if event is self._close_received:
+                self._answer_close()
+            yield event
         if self._error is not None:
             error, self._error = self._error, None
+            if self.state is not ConnectionState.CLOSED:
+                self._close_after_error(error)
             raise error
 
     def data_to_send(self) -> bytes:
@@ -183,7 +195,7 @@ class Connection:
         self._eof = True
         if self.state is ConnectionState.CONNECTING:
             self._receive_handshake_eof()
-        elif self.state is not ConnectionState.CLOSED:
+        elif self.state is not ConnectionState.CLOSED and not self._input_closed:
             self.state = ConnectionState.CLOSED
             self._events.append(CloseConnection(1006, ""))
 
@@ -197,7 +209,7 @@ class Connection:
                 self._handle_frames(items)
             else:  # only whole messages: nothing in them can change the state
                 self._events.extend(items)
-        if error is not None and self.state is not ConnectionState.CLOSED:
+        if error is not None and not self._input_closed:
             self._fail(error)
 
     def _handle_frames(self, items) -> None:
@@ -205,7 +217,7 @@ class Connection:
         events = self._events
         whole = not self.stream_messages
         for item in items:
-            if self.state is ConnectionState.CLOSED:
+            if self._input_closed:
                 return
             if type(item) is not tuple:
                 events.append(item)
@@ -283,18 +295,28 @@ class Connection:
             except ProtocolError as exc:
                 self._fail(exc)
                 return
-            if self.state is ConnectionState.OPEN:
-                self._outgoing += self._frame(_CLOSE, close_payload(code, "") if code != 1005 else b"")
-            self.state = ConnectionState.CLOSED
-            self._events.append(CloseConnection(code, reason))
+            self._input_closed = True
+            self._close_received = CloseConnection(code, reason)
+            self._events.append(self._close_received)
+
+    def _answer_close(self) -> None:
+        code = self._close_received.code
+        self._close_received = None
+        if self.state is ConnectionState.OPEN:
+            self._outgoing += self._frame(_CLOSE, close_payload(code, "") if code != 1005 else b"")
+        self.state = ConnectionState.CLOSED
 
     def _fail(self, error: WebSocketError) -> None:
-        """Fails the connection (RFC 6455 section 7.1.7): send a close frame with the error's code, stop."""
+        """Fails the connection (RFC 6455 section 7.1.7) once events() raises the error: stop reading now."""
+        self._input_closed = True
+        self._error = error
+
+    def _close_after_error(self, error: WebSocketError) -> None:
+        """Sends a close frame with the error's code (unless we already sent ours) and closes."""
         if self.state in (ConnectionState.OPEN, ConnectionState.CONNECTING):
             reason = _truncate_utf8(str(error), MAX_CLOSE_REASON)
             self._outgoing += self._frame(_CLOSE, close_payload(error.close_code, reason))
         self.state = ConnectionState.CLOSED
-        self._error = error
 
     # -- sending ---------------------------------------------------------------------------------
 
