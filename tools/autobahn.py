@@ -36,6 +36,16 @@ EXPLAINED = {
     "7.13.1": "always INFORMATIONAL: close code 5000 is undefined by the RFC; refused with 1002",
     "7.13.2": "always INFORMATIONAL: close code 65535 is undefined by the RFC; refused with 1002",
 }
+# A valid message, then a bad frame in the same read: wsframe.asyncio fails the connection (1002) as that
+# read is handled (RFC 6455 7.1.7 allows failing at once); the message still reaches the application, but
+# its echo comes after the close frame and is not sent. Autobahn grades "echo, then fail" OK and this
+# NON-STRICT. An embedding that answers events synchronously (the sans-I/O connection closes only as
+# events() reaches the error) gets OK; whether the cases see one read or two depends on timing.
+FAILED_AFTER_A_MESSAGE = ("3.2", "3.3", "3.4", "4.1.3", "4.1.4", "4.1.5", "4.2.3", "4.2.4", "4.2.5", "5.15")
+EXPLAINED.update(
+    (case, "NON-STRICT: failed on the bad frame in the read that also held a message; its echo came after the close")
+    for case in FAILED_AFTER_A_MESSAGE
+)
 
 
 def all_case_ids() -> list[str]:
