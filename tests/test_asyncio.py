@@ -693,3 +693,72 @@ def test_wss_round_trip_and_close(run, tls_contexts):
                 await connect(f"wss://127.0.0.1:{server.port}/")
 
     run(main())
+
+
+class CountingTransport:
+    """Forwards to a transport and counts its writes."""
+
+    def __init__(self, transport):
+        self._transport = transport
+        self.writes = 0
+
+    def write(self, data):
+        self.writes += 1
+        self._transport.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+def test_one_transport_write_per_message_and_none_per_read(run):
+    # Each message is one write (one segment for small ones: no Nagle wait on a second piece), and
+    # reading data messages writes nothing.
+    server_writes = []
+
+    async def handler(ws):
+        ws.transport = counting = CountingTransport(ws.transport)
+        async for message in ws:
+            await ws.send(message)
+            server_writes.append(counting.writes)
+
+    async def main():
+        async with await serve(handler, port=0, compression=None) as server:
+            async with connect(url(server), compression=None) as ws:
+                ws.transport = counting = CountingTransport(ws.transport)
+                for message in ("text", b"binary", b"x" * 100_000):
+                    await ws.send(message)
+                    assert await ws.recv() == message
+                assert counting.writes == 3
+        assert server_writes == [1, 2, 3]
+
+    run(main())
+
+
+def test_sockets_have_nodelay(run):
+    nodelay = []
+
+    async def handler(ws):
+        nodelay.append(ws.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            async with connect(url(server)) as ws:
+                nodelay.append(ws.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                await until(lambda: len(nodelay) == 2)
+        assert all(nodelay)
+
+    run(main())
+
+
+def test_send_after_close_raises_connection_closed_ok(run):
+    async def main():
+        async with await serve(echo, port=0) as server:
+            ws = await connect(url(server))
+            await ws.close()
+            with pytest.raises(ConnectionClosedOK) as info:
+                await ws.send(b"too late")
+            assert info.value.code == 1000
+            with pytest.raises(ConnectionClosedOK):
+                await ws.send("too late")
+
+    run(main())

@@ -54,7 +54,9 @@ class ConnectionState(enum.Enum):
     CLOSED = "closed"  # close frames exchanged, connection failed, or handshake refused
 
 
+_CONNECTING = ConnectionState.CONNECTING
 _OPEN = ConnectionState.OPEN
+_CLOSED = ConnectionState.CLOSED
 
 
 class Connection:
@@ -149,9 +151,10 @@ class Connection:
             raise InvalidState("data received after end-of-stream")
         if not data:
             return
-        if self.state is ConnectionState.CONNECTING:
+        state = self._state  # not the property: this runs once per read
+        if state is _CONNECTING:
             self._receive_handshake(data)
-        elif self._decoder is not None and self.state is not ConnectionState.CLOSED:
+        elif self._decoder is not None and state is not _CLOSED:
             self._receive_frames(data)
         # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
 
@@ -173,6 +176,8 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """The bytes the connection queued on its own since the last call (pongs, close replies, ...)."""
+        if not self._outgoing:  # the usual case, asked after every read
+            return b""
         data = bytes(self._outgoing)
         self._outgoing.clear()
         return data
@@ -197,7 +202,7 @@ class Connection:
                 self._handle_frames(items)
             else:  # only whole messages: nothing in them can change the state
                 self._events.extend(items)
-        if error is not None and self.state is not ConnectionState.CLOSED:
+        if error is not None and self._state is not _CLOSED:
             self._fail(error)
 
     def _handle_frames(self, items) -> None:

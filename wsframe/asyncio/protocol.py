@@ -24,7 +24,14 @@ import logging
 import os
 
 from ..connection import ConnectionState
-from ..errors import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, HandshakeError, WebSocketError
+from ..errors import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    HandshakeError,
+    InvalidState,
+    WebSocketError,
+)
 from ..events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 __all__ = ["WebSocket", "OK_CLOSE_CODES"]
@@ -125,24 +132,30 @@ class WebSocket(asyncio.Protocol):
             finally:
                 self._message_waiter = None
 
-    async def __aiter__(self):
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        # A plain coroutine per message: cheaper than an async generator's asend() around recv().
         try:
-            while True:
-                yield await self.recv()
+            return await self.recv()
         except ConnectionClosedOK:
-            return
+            raise StopAsyncIteration from None
 
     async def send(self, message) -> None:
         """Sends a str as a text message, bytes-like as a binary one; waits while the write buffer is
         above the transport's high-water mark. ConnectionClosed once closing has begun."""
-        if isinstance(message, str):
-            event = TextMessage(message)
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            event = BytesMessage(message)
-        else:
-            raise TypeError(f"send a str or a bytes-like object, not {type(message).__name__}")
-        self._check_open()
-        self.transport.write(self.connection.send(event))
+        connection = self.connection
+        try:
+            if isinstance(message, str):
+                data = connection.send_text(message)
+            elif isinstance(message, (bytes, bytearray, memoryview)):
+                data = connection.send_binary(message)
+            else:
+                raise TypeError(f"send a str or a bytes-like object, not {type(message).__name__}")
+        except InvalidState:  # the codec refuses data once closing has begun (or the peer is gone)
+            raise self._closed_error() from None
+        self.transport.write(data)
         if self._writing_paused:
             await self._drain()
 
