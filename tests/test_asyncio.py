@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from wsframe import encode_frame
+from wsframe import encode_frame, handshake
 from wsframe.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, connect, serve
 from wsframe.connection import ClientConnection
 from wsframe.errors import HandshakeRejected
@@ -285,6 +285,40 @@ def test_http_handler_serves_plain_requests(run):
             assert (await get(server, "/hello")).startswith(b"HTTP/1.1 426 ")
 
     run(main())
+
+
+def test_http_handler_gets_the_request_the_codec_parsed(run, monkeypatch):
+    # One parse per request head: the server answers plain HTTP from the codec's HandshakeError.request.
+    heads_parsed = []
+    feed = handshake.RequestReader.feed
+
+    def counting_feed(self, data):
+        request = feed(self, data)
+        if request is not None:
+            heads_parsed.append(request)
+        return request
+
+    monkeypatch.setattr(handshake.RequestReader, "feed", counting_feed)
+    handled = []
+
+    def http_handler(request):
+        handled.append(request)
+        return 200, [], b"ok"
+
+    async def main():
+        async with await serve(echo, port=0, http_handler=http_handler) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+            response = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            async with connect(url(server)) as ws:  # an upgrade: parsed by the codec alone as well
+                await ws.send("ws")
+                assert await ws.recv() == "ws"
+        assert response.startswith(b"HTTP/1.1 200 OK\r\n") and b"426" not in response
+
+    run(main())
+    assert [request.target for request in heads_parsed] == ["/plain", "/"]
+    assert handled == heads_parsed[:1]
 
 
 def test_connect_checks_its_url():

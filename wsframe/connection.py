@@ -452,6 +452,11 @@ class ServerConnection(Connection):
     server authenticates: it answers with :class:`AcceptConnection` or :class:`RejectConnection`.
     ``opened=True`` starts in the open state, for servers that did the HTTP upgrade themselves (see
     :mod:`wsframe.handshake` for the helpers); ``subprotocol`` then says what was negotiated.
+
+    A request that is not an acceptable upgrade is answered automatically (its HandshakeError's status,
+    queued in :meth:`data_to_send`). When the head was well-formed HTTP, the error raised from
+    :meth:`events` carries it as ``request``: a server that also serves plain HTTP on the same port can
+    take :meth:`data_to_send` without writing it and send its own response instead.
     """
 
     def __init__(
@@ -481,11 +486,16 @@ class ServerConnection(Connection):
             return
         try:
             request = self._reader.feed(data)
-            if request is None:
-                return
+        except HandshakeError as exc:
+            self._reject_automatically(exc)
+            return
+        if request is None:
+            return
+        try:
             checked = handshake.check_request(request)
             self._check_origin(checked.origin)
         except HandshakeError as exc:
+            exc.request = request  # well-formed HTTP: a server may answer it itself (see the class doc)
             self._reject_automatically(exc)
             return
         self._request = checked

@@ -259,11 +259,11 @@ class WebSocket(asyncio.Protocol):
     def _process(self) -> None:
         """Handles the codec's events, writes what it queued, and shuts down once it is closed."""
         error = self._handle_events()
+        if error is not None:
+            self._fail(error)  # first: a server may answer a plain HTTP request instead of the codec
         data = self.connection.data_to_send()
         if data and not self._lost:
             self.transport.write(data)
-        if error is not None:
-            self._fail(error)
         if self.connection.state is _CLOSED and not self._releasing and not self._lost:
             self._release_transport()
         if self._message_waiter is not None and (self._messages or self.connection.state is _CLOSED):
@@ -298,7 +298,7 @@ class WebSocket(asyncio.Protocol):
         raise NotImplementedError
 
     def _fail(self, error: WebSocketError) -> None:
-        """The peer broke the protocol; the codec queued (and we wrote) the close frame or HTTP error."""
+        """The peer broke the protocol; the codec queued the close frame or HTTP error (written next)."""
         if isinstance(error, HandshakeError):
             logger.debug("opening handshake failed with %s: %s", self.remote_address, error)
             return
