@@ -258,15 +258,17 @@ class WebSocket(asyncio.Protocol):
 
     def _process(self) -> None:
         """Handles the codec's events, writes what it queued, and shuts down once it is closed."""
+        connection = self.connection
         error = self._handle_events()
         if error is not None:
             self._fail(error)  # first: a server may answer a plain HTTP request instead of the codec
-        data = self.connection.data_to_send()
+        data = connection.data_to_send()
         if data and not self._lost:
             self.transport.write(data)
-        if self.connection.state is _CLOSED and not self._releasing and not self._lost:
+        closed = connection.state is _CLOSED
+        if closed and not self._releasing and not self._lost:
             self._release_transport()
-        if self._message_waiter is not None and (self._messages or self.connection.state is _CLOSED):
+        if self._message_waiter is not None and (self._messages or closed):
             self._wake_receiver()
 
     def _handle_events(self) -> WebSocketError | None:
