@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from wsframe import encode_frame
+from wsframe import encode_frame, handshake
 from wsframe.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, connect, serve
 from wsframe.connection import ClientConnection
 from wsframe.errors import HandshakeRejected
@@ -285,6 +285,40 @@ def test_http_handler_serves_plain_requests(run):
             assert (await get(server, "/hello")).startswith(b"HTTP/1.1 426 ")
 
     run(main())
+
+
+def test_http_handler_gets_the_request_the_codec_parsed(run, monkeypatch):
+    # One parse per request head: the server answers plain HTTP from the codec's HandshakeError.request.
+    heads_parsed = []
+    feed = handshake.RequestReader.feed
+
+    def counting_feed(self, data):
+        request = feed(self, data)
+        if request is not None:
+            heads_parsed.append(request)
+        return request
+
+    monkeypatch.setattr(handshake.RequestReader, "feed", counting_feed)
+    handled = []
+
+    def http_handler(request):
+        handled.append(request)
+        return 200, [], b"ok"
+
+    async def main():
+        async with await serve(echo, port=0, http_handler=http_handler) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+            response = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            async with connect(url(server)) as ws:  # an upgrade: parsed by the codec alone as well
+                await ws.send("ws")
+                assert await ws.recv() == "ws"
+        assert response.startswith(b"HTTP/1.1 200 OK\r\n") and b"426" not in response
+
+    run(main())
+    assert [request.target for request in heads_parsed] == ["/plain", "/"]
+    assert handled == heads_parsed[:1]
 
 
 def test_connect_checks_its_url():
@@ -691,5 +725,74 @@ def test_wss_round_trip_and_close(run, tls_contexts):
             assert ws.close_code == 1000
             with pytest.raises(ssl.SSLCertVerificationError):  # the default context does not trust it
                 await connect(f"wss://127.0.0.1:{server.port}/")
+
+    run(main())
+
+
+class CountingTransport:
+    """Forwards to a transport and counts its writes."""
+
+    def __init__(self, transport):
+        self._transport = transport
+        self.writes = 0
+
+    def write(self, data):
+        self.writes += 1
+        self._transport.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+def test_one_transport_write_per_message_and_none_per_read(run):
+    # Each message is one write (one segment for small ones: no Nagle wait on a second piece), and
+    # reading data messages writes nothing.
+    server_writes = []
+
+    async def handler(ws):
+        ws.transport = counting = CountingTransport(ws.transport)
+        async for message in ws:
+            await ws.send(message)
+            server_writes.append(counting.writes)
+
+    async def main():
+        async with await serve(handler, port=0, compression=None) as server:
+            async with connect(url(server), compression=None) as ws:
+                ws.transport = counting = CountingTransport(ws.transport)
+                for message in ("text", b"binary", b"x" * 100_000):
+                    await ws.send(message)
+                    assert await ws.recv() == message
+                assert counting.writes == 3
+        assert server_writes == [1, 2, 3]
+
+    run(main())
+
+
+def test_sockets_have_nodelay(run):
+    nodelay = []
+
+    async def handler(ws):
+        nodelay.append(ws.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            async with connect(url(server)) as ws:
+                nodelay.append(ws.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                await until(lambda: len(nodelay) == 2)
+        assert all(nodelay)
+
+    run(main())
+
+
+def test_send_after_close_raises_connection_closed_ok(run):
+    async def main():
+        async with await serve(echo, port=0) as server:
+            ws = await connect(url(server))
+            await ws.close()
+            with pytest.raises(ConnectionClosedOK) as info:
+                await ws.send(b"too late")
+            assert info.value.code == 1000
+            with pytest.raises(ConnectionClosedOK):
+                await ws.send("too late")
 
     run(main())

@@ -3,6 +3,7 @@
 No timing assertions: only that rows exist, have positive times, and that wrong outputs become error rows.
 """
 
+import asyncio
 import importlib
 import json
 import os
@@ -345,3 +346,46 @@ def test_echo_failures_are_errors_and_leave_no_process_behind():
         per_call_ns = echo.measure_echo(bench.implementation, 256, bounds, 2)
         assert len(per_call_ns) == 2 and all(t > 0 for t in per_call_ns)
     assert set(_children()) <= before
+
+
+def _echo_library_or_skip(library):
+    try:
+        echo._importable(library)
+    except echo.Missing as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.parametrize("library", echo.LIBRARIES)
+def test_echo_servers_and_clients_refuse_compression(library):
+    # The rows compare uncompressed round trips: wsframe's defaults negotiate permessage-deflate, which
+    # the echo benchmark once measured against peers running without it.
+    _echo_library_or_skip(library)
+    ws_asyncio = importlib.import_module("wsframe.asyncio")
+
+    async def main():
+        port, close = await echo.SERVERS[library]()
+        try:
+            async with ws_asyncio.connect(f"ws://{echo.HOST}:{port}/") as ws:  # offers permessage-deflate
+                server_extensions = ws.extensions
+        finally:
+            result = close()
+            if hasattr(result, "__await__"):
+                await result
+        accepted = []
+
+        async def record(ws):
+            accepted.append(ws.extensions)
+
+        async with await ws_asyncio.serve(record, echo.HOST, 0) as server:  # accepts permessage-deflate
+            client = echo.CLIENTS[library]()
+            await client.open(f"ws://{echo.HOST}:{server.port}/")
+            await client.close()
+            for _ in range(100):
+                if accepted:
+                    break
+                await asyncio.sleep(0.01)
+        return server_extensions, accepted
+
+    server_extensions, accepted = asyncio.run(main())
+    assert server_extensions == []
+    assert accepted == [[]]

@@ -283,6 +283,34 @@ def test_server_rejects_bad_version_with_426():
     assert server.state is ConnectionState.CLOSED
 
 
+def test_refused_well_formed_request_carries_the_parsed_request():
+    server = ServerConnection()
+    server.receive_data(b"GET /page?q=1 HTTP/1.1\r\nHost: h\r\nAccept: text/html\r\n\r\n")
+    with pytest.raises(HandshakeError) as info:
+        drain(server)
+    assert info.value.status == 426
+    request = info.value.request
+    assert (request.method, request.target) == ("GET", "/page?q=1")
+    assert request.headers == [("Host", "h"), ("Accept", "text/html")]
+    assert server.data_to_send().startswith(b"HTTP/1.1 426 ")
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET / HTTP/1.0\r\nHost: h\r\n\r\n",  # malformed for WebSocket: 400 before a request exists
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-Long: " + b"x" * 70_000 + b"\r\n\r\n",  # 431
+    ],
+    ids=["http-1.0", "huge-header"],
+)
+def test_request_that_does_not_parse_carries_none(head):
+    server = ServerConnection()
+    server.receive_data(head)
+    with pytest.raises(HandshakeError) as info:
+        drain(server)
+    assert info.value.request is None and info.value.status in (400, 431)
+
+
 @pytest.mark.parametrize("origins", [["https://good.example"], lambda origin: origin == "https://good.example"])
 def test_origin_policy(origins):
     request = ClientConnection().send(Request(host="h", target="/", origin="https://evil.example"))

@@ -57,7 +57,9 @@ class ConnectionState(enum.Enum):
     CLOSED = "closed"  # close frames exchanged, connection failed, or handshake refused
 
 
+_CONNECTING = ConnectionState.CONNECTING
 _OPEN = ConnectionState.OPEN
+_CLOSED = ConnectionState.CLOSED
 
 
 class Connection:
@@ -154,9 +156,10 @@ class Connection:
             raise InvalidState("data received after end-of-stream")
         if not data:
             return
-        if self.state is ConnectionState.CONNECTING:
+        state = self._state  # not the property: this runs once per read
+        if state is _CONNECTING:
             self._receive_handshake(data)
-        elif self._decoder is not None and not self._input_closed and self.state is not ConnectionState.CLOSED:
+        elif self._decoder is not None and not self._input_closed and state is not _CLOSED:
             self._receive_frames(data)
         # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
 
@@ -185,6 +188,8 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """The bytes the connection queued on its own since the last call (pongs, close replies, ...)."""
+        if not self._outgoing:  # the usual case, asked after every read
+            return b""
         data = bytes(self._outgoing)
         self._outgoing.clear()
         return data
@@ -469,6 +474,11 @@ class ServerConnection(Connection):
     server authenticates: it answers with :class:`AcceptConnection` or :class:`RejectConnection`.
     ``opened=True`` starts in the open state, for servers that did the HTTP upgrade themselves (see
     :mod:`wsframe.handshake` for the helpers); ``subprotocol`` then says what was negotiated.
+
+    A request that is not an acceptable upgrade is answered automatically (its HandshakeError's status,
+    queued in :meth:`data_to_send`). When the head was well-formed HTTP, the error raised from
+    :meth:`events` carries it as ``request``: a server that also serves plain HTTP on the same port can
+    take :meth:`data_to_send` without writing it and send its own response instead.
     """
 
     def __init__(
@@ -498,11 +508,16 @@ class ServerConnection(Connection):
             return
         try:
             request = self._reader.feed(data)
-            if request is None:
-                return
+        except HandshakeError as exc:
+            self._reject_automatically(exc)
+            return
+        if request is None:
+            return
+        try:
             checked = handshake.check_request(request)
             self._check_origin(checked.origin)
         except HandshakeError as exc:
+            exc.request = request  # well-formed HTTP: a server may answer it itself (see the class doc)
             self._reject_automatically(exc)
             return
         self._request = checked

@@ -58,14 +58,17 @@ class HandshakeError(WebSocketError):
     """The opening handshake failed.
 
     On the server side :attr:`status` is the HTTP status to answer with (400 unless said otherwise) and
-    :attr:`headers` the extra response headers it needs (426 carries ``Sec-WebSocket-Version: 13``).
+    :attr:`headers` the extra response headers it needs (426 carries ``Sec-WebSocket-Version: 13``);
+    :attr:`request` is the parsed :class:`~wsframe.handshake.HTTPRequest` when the head was well-formed
+    HTTP but no acceptable upgrade (e.g. a plain GET, for a server that also answers HTTP), else None.
     On the client side (an invalid response from the server) :attr:`status` is None.
     """
 
-    def __init__(self, message: str, status: int | None = 400, headers=()) -> None:
+    def __init__(self, message: str, status: int | None = 400, headers=(), request=None) -> None:
         super().__init__(message)
         self.status = status
         self.headers = list(headers)
+        self.request = request
 
 
 class HandshakeRejected(HandshakeError):

@@ -24,7 +24,14 @@ import logging
 import os
 
 from ..connection import ConnectionState
-from ..errors import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, HandshakeError, WebSocketError
+from ..errors import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    HandshakeError,
+    InvalidState,
+    WebSocketError,
+)
 from ..events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 __all__ = ["WebSocket", "OK_CLOSE_CODES"]
@@ -125,24 +132,30 @@ class WebSocket(asyncio.Protocol):
             finally:
                 self._message_waiter = None
 
-    async def __aiter__(self):
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        # A plain coroutine per message: cheaper than an async generator's asend() around recv().
         try:
-            while True:
-                yield await self.recv()
+            return await self.recv()
         except ConnectionClosedOK:
-            return
+            raise StopAsyncIteration from None
 
     async def send(self, message) -> None:
         """Sends a str as a text message, bytes-like as a binary one; waits while the write buffer is
         above the transport's high-water mark. ConnectionClosed once closing has begun."""
-        if isinstance(message, str):
-            event = TextMessage(message)
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            event = BytesMessage(message)
-        else:
-            raise TypeError(f"send a str or a bytes-like object, not {type(message).__name__}")
-        self._check_open()
-        self.transport.write(self.connection.send(event))
+        connection = self.connection
+        try:
+            if isinstance(message, str):
+                data = connection.send_text(message)
+            elif isinstance(message, (bytes, bytearray, memoryview)):
+                data = connection.send_binary(message)
+            else:
+                raise TypeError(f"send a str or a bytes-like object, not {type(message).__name__}")
+        except InvalidState:  # the codec refuses data once closing has begun (or the peer is gone)
+            raise self._closed_error() from None
+        self.transport.write(data)
         if self._writing_paused:
             await self._drain()
 
@@ -245,15 +258,17 @@ class WebSocket(asyncio.Protocol):
 
     def _process(self) -> None:
         """Handles the codec's events, writes what it queued, and shuts down once it is closed."""
+        connection = self.connection
         error = self._handle_events()
-        data = self.connection.data_to_send()
+        if error is not None:
+            self._fail(error)  # first: a server may answer a plain HTTP request instead of the codec
+        data = connection.data_to_send()
         if data and not self._lost:
             self.transport.write(data)
-        if error is not None:
-            self._fail(error)
-        if self.connection.state is _CLOSED and not self._releasing and not self._lost:
+        closed = connection.state is _CLOSED
+        if closed and not self._releasing and not self._lost:
             self._release_transport()
-        if self._message_waiter is not None and (self._messages or self.connection.state is _CLOSED):
+        if self._message_waiter is not None and (self._messages or closed):
             self._wake_receiver()
 
     def _handle_events(self) -> WebSocketError | None:
@@ -285,7 +300,7 @@ class WebSocket(asyncio.Protocol):
         raise NotImplementedError
 
     def _fail(self, error: WebSocketError) -> None:
-        """The peer broke the protocol; the codec queued (and we wrote) the close frame or HTTP error."""
+        """The peer broke the protocol; the codec queued the close frame or HTTP error (written next)."""
         if isinstance(error, HandshakeError):
             logger.debug("opening handshake failed with %s: %s", self.remote_address, error)
             return

@@ -23,9 +23,6 @@ class _ServerWebSocket(WebSocket):
     def __init__(self, server: Server, connection: ServerConnection, **options) -> None:
         super().__init__(connection, **options)
         self._server = server
-        # With an http_handler, a second reader spots plain HTTP requests (no Upgrade header) before the
-        # codec answers them with 426.
-        self._http_reader = handshake.RequestReader(max_head=server.max_request_head) if server.http_handler else None
         self._open_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None
 
@@ -39,38 +36,6 @@ class _ServerWebSocket(WebSocket):
         self._cancel_open_timer()
         self._server._connections.discard(self)
 
-    def data_received(self, data) -> None:
-        if self._http_reader is not None and self._serve_http(data):
-            return
-        if self._releasing and self.connection.state is ConnectionState.CONNECTING:
-            return  # after a plain HTTP response: discard what follows
-        super().data_received(data)
-
-    def _serve_http(self, data) -> bool:
-        """Feeds the HTTP reader; True when the request was plain HTTP and http_handler answered it."""
-        try:
-            request = self._http_reader.feed(data)
-        except HandshakeError:
-            self._http_reader = None  # the codec reports the same error
-            return False
-        if request is None:
-            return False
-        self._http_reader = None
-        if request.method != "GET" or handshake.header_values(request.headers, "Upgrade"):
-            return False
-        try:
-            response = self._server.http_handler(request)
-        except Exception:
-            logger.exception("http_handler failed")
-            response = (500, [], b"internal server error\n")
-        if response is None:
-            return False
-        status, headers, body = response
-        self.transport.write(handshake.build_rejection(status, headers=headers, body=body))
-        self._cancel_open_timer()
-        self._release_transport()
-        return True
-
     def _handshake_event(self, event) -> None:
         if type(event) is Request:
             self.request = event
@@ -81,6 +46,23 @@ class _ServerWebSocket(WebSocket):
     def _fail(self, error) -> None:
         super()._fail(error)
         self._cancel_open_timer()
+        if self._server.http_handler is not None and isinstance(error, HandshakeError) and error.request is not None:
+            self._serve_http(error.request)
+
+    def _serve_http(self, request: handshake.HTTPRequest) -> None:
+        """A plain HTTP GET (no Upgrade header) the codec refused: http_handler may answer it instead."""
+        if request.method != "GET" or handshake.header_values(request.headers, "Upgrade"):
+            return
+        try:
+            response = self._server.http_handler(request)
+        except Exception:
+            logger.exception("http_handler failed")
+            response = (500, [], b"internal server error\n")
+        if response is None:
+            return  # the codec's answer (426) goes out
+        status, headers, body = response
+        self.connection.data_to_send()  # the codec's answer, replaced by the handler's
+        self.transport.write(handshake.build_rejection(status, headers=headers, body=body))
 
     def _open_timed_out(self) -> None:
         self._open_timer = None
