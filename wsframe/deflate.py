@@ -295,7 +295,7 @@ class Decompressor:
     the decompressor is unusable (the connection fails anyway).
     """
 
-    __slots__ = ("_wbits", "_no_takeover", "_inflater", "_max_size", "_size", "_fed")
+    __slots__ = ("_wbits", "_no_takeover", "_inflater", "_max_size", "_max_length", "_size", "_fed")
 
     def __init__(self, params: DeflateParameters, *, is_server: bool, max_size: int | None) -> None:
         if is_server:
@@ -308,6 +308,8 @@ class Decompressor:
         self._no_takeover = no_takeover
         self._inflater = None if no_takeover else zlib.decompressobj(-bits)
         self._max_size = max_size
+        # zlib's max_length for a whole message: one byte past the limit tells it is exceeded; 0 is no limit.
+        self._max_length = 0 if max_size is None else max_size + 1
         self._size = 0  # inflated bytes of the current message
         self._fed = False  # whether the current message had compressed bytes yet
 
@@ -321,18 +323,15 @@ class Decompressor:
         inflater = self._inflater
         if inflater is None:
             inflater = self._inflater = zlib.decompressobj(self._wbits)
-        max_size = self._max_size
         if final and not self._fed and data and type(data) is bytes:
             # The common case, a whole message in one frame, kept short: no size to carry over.
+            max_length = self._max_length
             try:
-                if max_size is None:
-                    out = inflater.decompress(data + _SYNC_TAIL)
-                else:
-                    out = inflater.decompress(data + _SYNC_TAIL, max_size + 1)
+                out = inflater.decompress(data + _SYNC_TAIL, max_length)
             except zlib.error as exc:
                 raise _invalid_data(exc) from None
-            if max_size is not None and len(out) > max_size:
-                raise _too_big(max_size)
+            if len(out) == max_length and max_length:
+                raise _too_big(self._max_size)
             if inflater.eof:
                 _check_after_final_block(inflater)
                 self._inflater = None
@@ -343,6 +342,7 @@ class Decompressor:
         # inflater in the middle of a stored block.
         if final and (data or self._fed):
             data = bytes(data) + _SYNC_TAIL
+        max_size = self._max_size
         try:
             if max_size is None:
                 out = inflater.decompress(data)
