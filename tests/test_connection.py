@@ -411,6 +411,7 @@ def test_whole_conversation_in_random_splits_gives_the_same_events(cuts):
 
 import zlib  # noqa: E402
 
+from wsframe._hotpath import Utf8Validator  # noqa: E402
 from wsframe.deflate import PerMessageDeflate  # noqa: E402
 
 
@@ -483,6 +484,133 @@ def test_deflate_bomb_refused_within_the_limit():
     bomb = compressor.compress(b"\x00" * (64 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH)[:-4]
     assert len(bomb) < 100_000
     server.receive_data(client_frame(2, bomb, rsv=4))
+    with pytest.raises(MessageTooBig):
+        drain(server)
+
+
+def deflate_stream(messages):
+    """The raw deflate payloads of ``messages`` with context takeover (RFC 7692 7.2.1), as a client sends."""
+    compressor = zlib.compressobj(wbits=-15)
+    return [(compressor.compress(m) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4] for m in messages]
+
+
+def compressed_frames(opcode, payload, cuts):
+    """One compressed message as client frames: RSV1 on the first, split at ``cuts`` (none: one frame)."""
+    bounds = [0, *cuts, len(payload)]
+    pieces = [payload[a:b] for a, b in zip(bounds, bounds[1:])]
+    last = len(pieces) - 1
+    return b"".join(
+        client_frame(opcode if i == 0 else 0, piece, fin=i == last, rsv=4 if i == 0 else 0)
+        for i, piece in enumerate(pieces)
+    )
+
+
+def near_utf8():
+    """Byte strings close to UTF-8: valid text with a byte changed, cut or inserted (adversarial)."""
+    valid = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40).map(str.encode)
+    edit = st.tuples(st.integers(0, 60), st.sampled_from([b"\x80", b"\xc0", b"\xe0\x80", b"\xed\xa0", b"\xf4\x90", b"\xf5", b"\xff", b"\xe2\x82"]))
+    return st.one_of(
+        valid,
+        st.builds(lambda text, e: text[: e[0]] + e[1] + text[e[0] :], valid, edit),
+        st.builds(lambda text, cut: text[:cut], valid, st.integers(0, 60)),
+        st.binary(max_size=40),
+    )
+
+
+def expected_utf8_error(data):
+    """What the incremental validator raises for ``data`` as a whole message, or None if it is valid."""
+    try:
+        Utf8Validator().feed(data, True)
+    except InvalidUTF8 as exc:
+        return str(exc), exc.offset
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=near_utf8(), split=st.integers(0, 100), stream=st.booleans())
+def test_deflate_text_utf8_checked_alike_in_one_frame_and_fragmented(data, split, stream):
+    # A single-frame compressed text message is decoded in one go (fast path), a fragmented one checked
+    # incrementally: same event, or same error, offset and close code, either way and in both modes.
+    payload = deflate_stream([data])[0]
+    expected = expected_utf8_error(data)
+    for cuts in ([], [split % (len(payload) + 1)]):
+        server, _ = deflate_pair(stream_messages=stream)
+        server.receive_data(compressed_frames(1, payload, cuts))
+        if expected is None:
+            events = drain(server)
+            assert "".join(event.data for event in events) == data.decode()
+            assert events[-1].message_finished
+        else:
+            with pytest.raises(InvalidUTF8) as info:
+                drain(server)
+            assert (str(info.value), info.value.offset) == expected
+            assert int.from_bytes(server.data_to_send()[2:4], "big") == 1007
+
+
+def test_deflate_fragmented_text_fails_when_the_invalid_fragment_arrives():
+    data = "ok ".encode() * 20 + b"\xff" + b" more" * 20
+    server, _ = deflate_pair()
+    # Fragments cut so that the first inflates to valid text only, the second to the invalid byte.
+    first = zlib.compressobj(wbits=-15)
+    head = first.compress(data[:60]) + first.flush(zlib.Z_SYNC_FLUSH)
+    rest = (first.compress(data[60:]) + first.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    assert zlib.decompressobj(wbits=-15).decompress(head + rest + b"\x00\x00\xff\xff") == data
+    server.receive_data(client_frame(1, head, fin=False, rsv=4))
+    assert drain(server) == []
+    server.receive_data(client_frame(0, rest[:5], fin=False))  # the invalid byte, final frame still to come
+    with pytest.raises(InvalidUTF8) as info:
+        drain(server)
+    assert (str(info.value), info.value.offset) == ("invalid UTF-8 at byte 60", 60)
+
+
+@pytest.mark.parametrize("server_no_takeover", [False, True])
+def test_deflate_single_frame_and_fragmented_messages_share_the_context(server_no_takeover):
+    # Context takeover (or its absence) holds across both paths, with pings between fragments.
+    messages = [b"hello hello hello", "h\u00e9llo".encode() * 9, b"\x00\x01" * 300, b"", b"hello hello hello"]
+    server, client = deflate_pair(client_policy=PerMessageDeflate(client_no_context_takeover=server_no_takeover))
+    if server_no_takeover:
+        compressor = zlib.compressobj(wbits=-15)
+        payloads = []
+        for m in messages:
+            payloads.append((compressor.compress(m) + compressor.flush(zlib.Z_FULL_FLUSH))[:-4])
+    else:
+        payloads = deflate_stream(messages)
+    wire = b""
+    for i, (message, payload) in enumerate(zip(messages, payloads)):
+        opcode = 2 if i == 2 else 1
+        if i % 2:  # fragmented, a ping between the fragments
+            cut = len(payload) // 2
+            wire += client_frame(opcode, payload[:cut], fin=False, rsv=4) + client_frame(9, b"p")
+            wire += client_frame(0, payload[cut:])
+        else:
+            wire += client_frame(opcode, payload, rsv=4)
+    server.receive_data(wire)
+    expected = [TextMessage(messages[0].decode()), Ping(b"p"), TextMessage(messages[1].decode())]
+    expected += [BytesMessage(messages[2]), Ping(b"p"), TextMessage(""), TextMessage(messages[4].decode())]
+    assert drain(server) == expected
+
+
+@pytest.mark.parametrize("fragmented", [False, True])
+def test_deflate_message_at_the_limit_and_one_byte_over(fragmented):
+    limit = 5000
+    for size, error in ((limit, None), (limit + 1, MessageTooBig)):
+        server, _ = deflate_pair(max_message_size=limit)
+        payload = deflate_stream([b"a" * size])[0]
+        server.receive_data(compressed_frames(2, payload, [len(payload) // 2] if fragmented else []))
+        if error is None:
+            assert drain(server) == [BytesMessage(b"a" * size)]
+        else:
+            with pytest.raises(error):
+                drain(server)
+            assert int.from_bytes(server.data_to_send()[2:4], "big") == 1009
+
+
+def test_deflate_fragmented_bomb_refused_within_the_limit():
+    server, _ = deflate_pair(max_message_size=1 << 20)
+    compressor = zlib.compressobj(wbits=-15)
+    bomb = compressor.compress(b"\x00" * (64 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH)[:-4]
+    cuts = list(range(1000, len(bomb), 1000))
+    server.receive_data(compressed_frames(2, bomb, cuts))
     with pytest.raises(MessageTooBig):
         drain(server)
 

@@ -266,13 +266,31 @@ def test_limit_counts_the_whole_message_across_fragments():
         decompressor.decompress(b"", True)
 
 
+def decompress_in_frames(decompressor, payload, cut):
+    """One message: the whole payload as one frame (cut None), else two frames split at ``cut``."""
+    if cut is None:
+        return decompressor.decompress(payload, True)
+    return decompressor.decompress(payload[:cut], False) + decompressor.decompress(payload[cut:], True)
+
+
+@pytest.mark.parametrize("cut", [None, 0, 1, -1], ids=["one-frame", "empty-first", "cut-1", "cut-last"])
 @pytest.mark.parametrize("size", [1, 2, 5, 100, 16383, 16384, 16385, 100_000])
-def test_limit_is_exact(size):
+def test_limit_is_exact(size, cut):
+    # Both paths: a whole message in one frame (one zlib call) and fragments (the size carried over).
     message = text_corpus(size + 10, seed=size)[:size]
     payload = Compressor(P(), is_server=False).compress(message)
-    assert Decompressor(P(), is_server=True, max_size=size).decompress(payload, True) == message
+    cut = None if cut is None else cut % len(payload)
+    assert decompress_in_frames(Decompressor(P(), is_server=True, max_size=size), payload, cut) == message
     with pytest.raises(MessageTooBig):
-        Decompressor(P(), is_server=True, max_size=size - 1).decompress(payload, True)
+        decompress_in_frames(Decompressor(P(), is_server=True, max_size=size - 1), payload, cut)
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_final_frame_may_be_any_bytes_like(kind):
+    compressor = Compressor(P(), is_server=False)
+    decompressor = Decompressor(P(), is_server=True, max_size=100)
+    for message in (b"Hello", b"Hello, again"):
+        assert decompressor.decompress(kind(compressor.compress(message)), True) == message
 
 
 @pytest.mark.parametrize("fragmented", [False, True])

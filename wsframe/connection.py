@@ -61,6 +61,9 @@ _CONNECTING = ConnectionState.CONNECTING
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
 
+# Builds a message event as the frame decoder does, without the Python-level Message.__new__.
+_new_message = tuple.__new__
+
 
 class Connection:
     """What servers and clients share: the open connection's framing, messages and closing handshake.
@@ -228,7 +231,24 @@ class Connection:
                 events.append(item)
                 continue
             opcode, fin, rsv, payload = item
-            if opcode >= _CLOSE:
+            if rsv and fin and (opcode == _TEXT or opcode == _BINARY):
+                # A compressed message in one frame, the common case: inflated, checked and delivered
+                # here, the same event in both modes (the decoder already checked the sequencing).
+                try:
+                    data = self._decompressor.decompress(payload, True)
+                    if opcode == _TEXT:
+                        try:
+                            data = data.decode()
+                        except UnicodeDecodeError:
+                            validate_utf8(data)  # raises the error (offset) the incremental check would
+                            raise
+                        events.append(_new_message(TextMessage, (data, True)))
+                    else:
+                        events.append(_new_message(BytesMessage, (data, True)))
+                except ProtocolError as exc:
+                    self._fail(exc)
+                    return
+            elif opcode >= _CLOSE:
                 if rsv:
                     self._fail(ProtocolError("RSV1 set on a control frame"))
                     return

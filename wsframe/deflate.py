@@ -295,7 +295,7 @@ class Decompressor:
     the decompressor is unusable (the connection fails anyway).
     """
 
-    __slots__ = ("_wbits", "_no_takeover", "_inflater", "_max_size", "_size", "_fed")
+    __slots__ = ("_wbits", "_no_takeover", "_inflater", "_max_size", "_max_length", "_size", "_fed")
 
     def __init__(self, params: DeflateParameters, *, is_server: bool, max_size: int | None) -> None:
         if is_server:
@@ -308,6 +308,8 @@ class Decompressor:
         self._no_takeover = no_takeover
         self._inflater = None if no_takeover else zlib.decompressobj(-bits)
         self._max_size = max_size
+        # zlib's max_length for a whole message: one byte past the limit tells it is exceeded; 0 is no limit.
+        self._max_length = 0 if max_size is None else max_size + 1
         self._size = 0  # inflated bytes of the current message
         self._fed = False  # whether the current message had compressed bytes yet
 
@@ -317,39 +319,62 @@ class Decompressor:
         Raises MessageTooBig when the message inflates past ``max_size`` bytes (having produced at most one
         byte more) and ProtocolError (1002) for data that is not valid deflate.
         """
-        if self._inflater is None:
-            self._inflater = zlib.decompressobj(self._wbits)
-        try:
-            out = self._inflate(data)
-            # A message with no compressed bytes at all is empty: feeding the tail alone would leave
-            # the inflater in the middle of a stored block.
-            if final and (self._fed or data):
-                out += self._inflate(_SYNC_TAIL)
-        except zlib.error as exc:
-            raise ProtocolError(f"invalid compressed data: {exc}") from None
-        if data:
-            self._fed = True
-        if final:
-            self._end_message()
-        return out
-
-    def _inflate(self, data) -> bytes:
+        # One zlib call per frame: the tail goes with the final frame's data.
         inflater = self._inflater
-        if self._max_size is None:
-            out = inflater.decompress(data)
-        else:
-            room = self._max_size - self._size
-            out = inflater.decompress(data, room + 1)
-            if len(out) > room:
-                raise MessageTooBig(f"message of more than {self._max_size} bytes after decompression")
+        if inflater is None:
+            inflater = self._inflater = zlib.decompressobj(self._wbits)
+        if final and not self._fed and data and type(data) is bytes:
+            # The common case, a whole message in one frame, kept short: no size to carry over.
+            max_length = self._max_length
+            try:
+                out = inflater.decompress(data + _SYNC_TAIL, max_length)
+            except zlib.error as exc:
+                raise _invalid_data(exc) from None
+            if len(out) == max_length and max_length:
+                raise _too_big(self._max_size)
+            if inflater.eof:
+                _check_after_final_block(inflater)
+                self._inflater = None
+            elif self._no_takeover:
+                self._inflater = None
+            return out
+        # A message with no compressed bytes at all is empty: feeding the tail alone would leave the
+        # inflater in the middle of a stored block.
+        if final and (data or self._fed):
+            data = bytes(data) + _SYNC_TAIL
+        max_size = self._max_size
+        try:
+            if max_size is None:
+                out = inflater.decompress(data)
+            else:
+                out = inflater.decompress(data, max_size - self._size + 1)
+        except zlib.error as exc:
+            raise _invalid_data(exc) from None
+        if max_size is not None and self._size + len(out) > max_size:
+            raise _too_big(max_size)
+        if inflater.eof:
+            _check_after_final_block(inflater)
+        if final:
+            self._size = 0
+            self._fed = False
+            if self._no_takeover or inflater.eof:
+                self._inflater = None
+        elif data:
             self._size += len(out)
-        if inflater.eof and inflater.unused_data not in _AFTER_FINAL_BLOCK:
-            raise ProtocolError("compressed data after the final deflate block")
+            self._fed = True
         return out
 
-    def _end_message(self) -> None:
-        self._size = 0
-        self._fed = False
-        # A final block (BFINAL, RFC 7692 7.2.3.5) ends the stream: the next message starts a new one.
-        if self._no_takeover or self._inflater.eof:
-            self._inflater = None
+
+def _invalid_data(exc: zlib.error) -> ProtocolError:
+    return ProtocolError(f"invalid compressed data: {exc}")
+
+
+def _too_big(max_size: int) -> MessageTooBig:
+    return MessageTooBig(f"message of more than {max_size} bytes after decompression")
+
+
+def _check_after_final_block(inflater) -> None:
+    # A final block (BFINAL, RFC 7692 7.2.3.5) ends the stream, and the next message starts a new one;
+    # only the tail, or the part of it still to come, may follow it.
+    if inflater.unused_data not in _AFTER_FINAL_BLOCK:
+        raise ProtocolError("compressed data after the final deflate block")
