@@ -9,7 +9,7 @@ import struct
 
 from ..errors import InvalidUTF8, MessageTooBig, ProtocolError
 from .buffers import contiguous_bytes
-from .mask import mask
+from .mask import mask, xor_with_key
 from .utf8 import Utf8Validator
 
 __all__ = ["encode_header", "encode_frame", "decode_header", "FrameDecoder"]
@@ -232,9 +232,11 @@ class FrameDecoder:
                     header = _parse_header(view, pos, self._expect_mask, self._allowed_rsv)
                     if type(header) is int:
                         break
-                    self._start_frame(*header[:5], frames)
+                    self._start_frame(header, frames)
                     pos += header[5]
-                size = min(self._remaining, end - pos)
+                size = self._remaining
+                if size > end - pos:
+                    size = end - pos
                 self._receive(view[pos : pos + size], frames)
             except ProtocolError as exc:
                 self._error = exc
@@ -249,8 +251,9 @@ class FrameDecoder:
         """The number of frame tuples (not message objects) in the last ``decode`` result."""
         return self._last_frame_count
 
-    def _start_frame(self, fin, rsv, opcode, length, key, frames):
+    def _start_frame(self, header, frames):
         """Checks a valid header against the message in progress and the limits, then starts the frame."""
+        fin, rsv, opcode, length, key, _ = header
         data_frame = opcode < 8
         if data_frame:
             if opcode == 0 and not self._in_message:
@@ -300,11 +303,13 @@ class FrameDecoder:
         if self._key is None:
             payload = bytes(chunk)
         else:
-            payload = mask(chunk, self._key, self._phase)
+            payload = xor_with_key(chunk, self._key, self._phase)  # chunk and key are checked already
             self._phase = (self._phase + size) & 3
         self._remaining -= size
         done = self._remaining == 0
-        if self._validate:
+        # A text message that is this one chunk is checked by _assemble, which decodes it anyway.
+        whole_message = done and self._fin and self._opcode and not self._chunks and self._assembling
+        if self._validate and not whole_message:
             self._check_text(payload, done and self._fin)
         if self._stream and self._opcode < 8:
             if size or done:
@@ -340,7 +345,12 @@ class FrameDecoder:
             self._parts = []
         text_type, bytes_type = self._message_types
         if self._text:
-            frames.append(tuple.__new__(text_type, (payload.decode("utf-8"), True)))
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError:  # only a message in one chunk was not checked as it came
+                self._check_text(payload, True)
+                raise
+            frames.append(tuple.__new__(text_type, (text, True)))
         else:
             frames.append(tuple.__new__(bytes_type, (payload, True)))
 

@@ -31,6 +31,11 @@ def mask(data, key, phase=0):
         raise ValueError(f"mask key must be 4 bytes, not {len(key)}")
     if not isinstance(phase, int) or not 0 <= phase <= 3:
         raise ValueError(f"mask phase must be 0..3, not {phase}")
+    return xor_with_key(data, key, phase)
+
+
+def xor_with_key(data, key: bytes, phase: int) -> bytes:
+    """:func:`mask` without the argument checks, for callers that pass a flat buffer and a checked key."""
     if phase:
         key = key[phase:] + key[:phase]
     length = len(data)
