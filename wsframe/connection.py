@@ -151,7 +151,7 @@ class Connection:
     # -- receiving -------------------------------------------------------------------------------
 
     def receive_data(self, data) -> None:
-        """Feeds bytes received from the peer; ``None`` (or b"" never) means end-of-stream."""
+        """Feeds bytes received from the peer; ``None`` means end-of-stream (an empty read is ignored)."""
         if data is None:
             self._receive_eof()
             return
