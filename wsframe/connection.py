@@ -337,8 +337,12 @@ class Connection:
         self._error = error
 
     def _close_after_error(self, error: WebSocketError) -> None:
-        """Sends a close frame with the error's code (unless we already sent ours) and closes."""
-        if self.state in (ConnectionState.OPEN, ConnectionState.CONNECTING):
+        """Sends a close frame with the error's code (unless we already sent ours) and closes.
+
+        Only open connections get here with a frame to send: handshake errors close the connection
+        where they happen, with an HTTP response rather than a close frame.
+        """
+        if self.state is _OPEN:
             reason = _truncate_utf8(str(error), MAX_CLOSE_REASON)
             self._outgoing += self._frame(_CLOSE, close_payload(error.close_code, reason))
         self.state = ConnectionState.CLOSED
