@@ -210,3 +210,32 @@ def test_a_failed_allocation_leaves_the_decoder_failed(impl):
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "failed and stays failed" in result.stdout
+
+
+@pytest.mark.parametrize("rsv", [0, 4])
+def test_a_flood_of_empty_continuations_costs_no_memory(impl, rsv):
+    # Message mode joins uncompressed fragments as they come; compressed ones (rsv 4) stay frame tuples
+    # and are emitted as they complete, so neither grows with the number of frames.
+    decoder = impl.FrameDecoder(expect_mask=True, allowed_rsv=4, messages=MESSAGES)
+    empty = impl.encode_frame(0, b"", fin=False, mask_key=KEY)
+    decoder.decode(impl.encode_frame(1, b"", fin=False, rsv=rsv, mask_key=KEY))
+    flood = empty * 20_000
+    decoder.decode(flood)  # warm up: the first call's frames list is the only per-call cost
+
+    def floods():
+        for _ in range(10):
+            frames, consumed, error = decoder.decode(flood)
+            assert (consumed, error) == (len(flood), None)
+            assert len(frames) == (20_000 if rsv else 0)
+
+    tracemalloc.start()
+    try:
+        floods()
+        retained, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert retained < 512 * 1024  # nothing kept per frame (a list of 200,000 empty parts was 1.6 MB)
+    assert peak < 4 * 2**20
+    frames, _, error = decoder.decode(impl.encode_frame(0, b"end", mask_key=KEY))
+    assert error is None
+    assert frames == ([(0, True, 0, b"end")] if rsv else [TextMessage("end")])
