@@ -16,7 +16,7 @@ import pytest
 from wsframe import encode_frame, handshake
 from wsframe.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, connect, serve
 from wsframe.connection import ClientConnection
-from wsframe.errors import HandshakeRejected
+from wsframe.errors import HandshakeError, HandshakeRejected
 from wsframe.events import AcceptConnection, CloseConnection, RejectConnection, Request, TextMessage
 
 TEST_TIMEOUT = 20.0
@@ -328,6 +328,51 @@ def test_connect_checks_its_url():
         connect("ws://127.0.0.1/", ssl=ssl.create_default_context())
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ws://user:hunter2@127.0.0.1/", "credentials"),
+        ("wss://user@127.0.0.1/", "credentials"),
+        ("ws://127.0.0.1:0/", "port 0"),
+        ("ws://[::1]:0/", "port 0"),
+        ("ws://127.0.0.1:65536/", "out of range"),
+        ("ws://127.0.0.1/chat#top", "fragment"),
+        ("ws://b\xfccher..example/", "internationalized"),
+    ],
+)
+def test_connect_refuses_urls_it_cannot_honour(url, reason):
+    with pytest.raises(ValueError, match=reason) as info:
+        connect(url)
+    assert "hunter2" not in str(info.value)
+
+
+def test_connect_sends_and_resolves_an_idn_host_as_punycode():
+    """Host and the name resolved are the IDNA form; a stub resolver maps that name to loopback."""
+    resolved, hosts = [], []
+
+    async def process_request(request):
+        hosts.append(request.host)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        real_getaddrinfo = loop.getaddrinfo
+
+        async def getaddrinfo(host, port, **kwargs):
+            resolved.append(host)
+            return await real_getaddrinfo("127.0.0.1", port, **kwargs)
+
+        loop.getaddrinfo = getaddrinfo
+        async with await serve(echo, port=0, process_request=process_request) as server:
+            async with connect(f"ws://B\xfccher.example:{server.port}/") as ws:
+                await ws.send("ok")
+                assert await ws.recv() == "ok"
+        return server.port
+
+    port = asyncio.run(asyncio.wait_for(main(), TEST_TIMEOUT))  # the stub resolver needs asyncio's loop
+    assert resolved == ["xn--bcher-kva.example"]
+    assert hosts == [f"xn--bcher-kva.example:{port}"]
+
+
 # -- ping, pong, close -----------------------------------------------------------------------------
 
 
@@ -499,6 +544,48 @@ def test_peer_stalling_in_the_handshake_is_dropped_after_open_timeout(run):
             async with connect(url(server)) as ws:  # others are still served
                 await ws.send("ok")
                 assert await ws.recv() == "ok"
+
+    run(main())
+
+
+def test_endless_interim_responses_fail_the_handshake(run):
+    """A server answering 100 Continue forever: the client gives up with HandshakeError, not at open_timeout."""
+
+    async def answer_with_interims(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" * 10_000)
+        await reader.read()  # until the client hangs up
+
+    async def main():
+        server = await asyncio.start_server(answer_with_interims, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            with pytest.raises(HandshakeError, match="interim"):
+                await connect(f"ws://127.0.0.1:{port}/", open_timeout=TEST_TIMEOUT)
+
+    run(main())
+
+
+def test_stalled_tls_handshake_is_dropped_after_open_timeout(run):
+    """The server's open timer starts after TLS; the TLS handshake itself is bounded by open_timeout too."""
+
+    async def main():
+        server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # no certificate needed: no ClientHello comes
+        async with await serve(echo, port=0, open_timeout=0.2, ssl=server_context) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # asyncio's own default would be 60 s
+            writer.close()
+
+    run(main())
+
+
+def test_client_open_timeout_covers_a_stalled_tls_handshake(run):
+    async def main():
+        server = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)  # never speaks TLS
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            with pytest.raises(asyncio.TimeoutError):
+                await connect(f"wss://127.0.0.1:{port}/", open_timeout=0.2, ssl=ssl.create_default_context())
 
     run(main())
 

@@ -236,8 +236,9 @@ async def serve(
     refused Origin gets 403. ``compression``: the permessage-deflate policy, None to disable.
     ``max_message_size`` (bytes; 1009 beyond), ``max_queue`` (received messages waiting before reading
     pauses), ``ping_interval``/``ping_timeout`` (keepalive; None disables), ``open_timeout`` (seconds
-    for the whole opening handshake), ``close_timeout`` (seconds for the closing handshake),
-    ``max_request_head`` (bytes; 431 beyond), ``ssl`` (an :class:`ssl.SSLContext` for wss).
+    for the whole opening handshake; over TLS the TLS handshake before it gets as long again),
+    ``close_timeout`` (seconds for the closing handshake), ``max_request_head`` (bytes; 431 beyond),
+    ``ssl`` (an :class:`ssl.SSLContext` for wss).
 
     ``process_request(request)`` (sync or async) sees the :class:`~wsframe.events.Request` before it is
     accepted: return a :class:`~wsframe.events.RejectConnection` to refuse it (authentication), None to
@@ -261,6 +262,10 @@ async def serve(
         http_handler=http_handler,
     )
     loop = asyncio.get_running_loop()
-    server._server = await loop.create_server(server._make_protocol, host, port, ssl=ssl)
+    # The open timer starts once TLS is up: bound the TLS handshake too (asyncio's default is 60 s).
+    tls_timeout = open_timeout if ssl is not None else None
+    server._server = await loop.create_server(
+        server._make_protocol, host, port, ssl=ssl, ssl_handshake_timeout=tls_timeout
+    )
     server._port = server._server.sockets[0].getsockname()[1]
     return server
