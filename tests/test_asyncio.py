@@ -6,6 +6,8 @@ the active hot path (tools/test.sh runs this module once per implementation). Se
 """
 
 import asyncio
+import gc
+import logging
 import shutil
 import socket
 import ssl
@@ -15,7 +17,7 @@ import pytest
 
 from wsframe import encode_frame, handshake
 from wsframe.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, connect, serve
-from wsframe.connection import ClientConnection
+from wsframe.connection import ClientConnection, ConnectionState, ServerConnection
 from wsframe.errors import HandshakeError, HandshakeRejected
 from wsframe.events import AcceptConnection, CloseConnection, RejectConnection, Request, TextMessage
 
@@ -105,6 +107,25 @@ class RawClient:
 
     async def read_until_eof(self):
         return await asyncio.wait_for(self.reader.read(), 5)
+
+
+async def raw_server(on_open, *, receive_buffer=None):
+    """A server on asyncio streams that answers the upgrade (no compression) through a sans-I/O
+    ServerConnection, then leaves the connection to ``on_open(reader, writer)``; returns it and its port."""
+    sock = socket.socket()
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.bind(("127.0.0.1", 0))
+
+    async def answer(reader, writer):
+        connection = ServerConnection()
+        while not any(isinstance(event, Request) for event in connection.events()):
+            connection.receive_data(await reader.read(65536) or None)
+        writer.write(connection.send(AcceptConnection()))
+        await on_open(reader, writer)
+
+    server = await asyncio.start_server(answer, sock=sock)
+    return server, sock.getsockname()[1]
 
 
 # -- messages --------------------------------------------------------------------------------------
@@ -255,6 +276,102 @@ def test_process_request_rejects_and_accepts(run):
             async with connect(url(server, "/private?x=1"), extra_headers=[("Authorization", "Bearer secret")]) as ws:
                 assert await ws.recv() == "/private?x=1"
         assert seen == [("/private", None), ("/private?x=1", "Bearer secret")]
+
+    run(main())
+
+
+def test_reading_pauses_while_process_request_decides(run):
+    decide = release = None
+    payload = b"e" * 100
+    frame = encode_frame(0x2, payload, mask_key=MASK)
+    count = 20_000  # 2.1 MB: twice what the codec keeps before the accept
+
+    async def process_request(request):
+        await decide.wait()
+
+    async def handler(ws):
+        await release.wait()
+        received = 0
+        async for message in ws:
+            if message == "end":
+                break
+            received += message == payload
+        await ws.send(str(received))
+
+    async def main():
+        nonlocal decide, release
+        decide, release = asyncio.Event(), asyncio.Event()
+        async with await serve(handler, port=0, max_queue=4, process_request=process_request) as server:
+            raw = await RawClient.open(server, handshake=False)
+            request = raw.connection.send(Request(host="127.0.0.1", target="/"))
+            raw.writer.write(request + frame * count + encode_frame(0x1, b"end", mask_key=MASK))
+            await until(lambda: server.connections)
+            [ws] = server.connections
+            await until(lambda: not ws.transport.is_reading())
+            await asyncio.sleep(0.2)  # time for more reads, were reading not paused
+            assert not ws.transport.is_reading() and ws.connection.state is ConnectionState.CONNECTING
+            assert ws.connection._data_before_accept_size <= 256 * 1024  # one read at most
+            decide.set()
+            # Accepted: what was read is decoded, then the full queue keeps reading paused.
+            await until(lambda: ws._messages)
+            await asyncio.sleep(0.2)
+            assert not ws.transport.is_reading() and len(ws._messages) * len(frame) <= 256 * 1024
+            release.set()
+            events = []
+            while not events:
+                events = [event for event in await raw.events() if isinstance(event, TextMessage)]
+            assert events == [TextMessage(str(count))]
+            raw.writer.transport.abort()
+
+    run(main())
+
+
+def process_request_raising(request):
+    raise RuntimeError("bug in the application")
+
+
+@pytest.mark.parametrize(
+    "process_request",
+    [
+        process_request_raising,
+        lambda request: RejectConnection(403, [("X-Reason", "a\r\nSet-Cookie: b")]),
+        lambda request: RejectConnection(403, body="a str"),
+        lambda request: (403, [], b"websockets-style"),
+        lambda request: AcceptConnection(),
+    ],
+    ids=["raises", "crlf-in-header", "str-body", "tuple", "accept-event"],
+)
+def test_process_request_failing_or_invalid_gets_500_and_close(run, caplog, process_request):
+    loop_errors = []
+
+    async def main():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: loop_errors.append(context))
+        server = await serve(echo, port=0, process_request=process_request)
+        raw = await RawClient.open(server, handshake=False)
+        raw.writer.write(raw.connection.send(Request(host="127.0.0.1", target="/")))
+        response = await raw.read_until_eof()
+        assert response.startswith(b"HTTP/1.1 500 ")
+        await asyncio.wait_for(server.close(), 5)
+        raw.writer.transport.abort()
+        gc.collect()  # a task that ended with an unretrieved exception would report it now
+
+    with caplog.at_level(logging.ERROR, logger="wsframe.asyncio"):
+        run(main())
+    assert loop_errors == []
+    assert len([record for record in caplog.records if record.name == "wsframe.asyncio"]) == 1
+
+
+def test_origins_as_a_str_refused_and_a_failing_policy_gets_403(run):
+    async def main():
+        with pytest.raises(TypeError):
+            await serve(echo, port=0, origins="https://good.example")
+        async with await serve(echo, port=0, origins=lambda origin: origin.endswith(".example")) as server:
+            with pytest.raises(HandshakeRejected) as info:
+                await connect(url(server))  # no Origin header: the policy raises on None
+            assert info.value.status == 403
+            async with connect(url(server), origin="https://good.example") as ws:
+                await ws.send("ok")
+                assert await ws.recv() == "ok"
 
     run(main())
 
@@ -689,6 +806,75 @@ def test_ping_flood_without_reading_pauses_the_server_and_stays_bounded(run):
             assert ws.transport.get_write_buffer_size() < 4 * 2**20
             raw.writer.transport.abort()
             await asyncio.wait_for(ws.wait_closed(), 5)
+
+    run(main())
+
+
+def test_ping_flood_without_reading_pauses_the_client_then_drops_the_server(run):
+    flooding = []
+
+    async def flood(reader, writer):
+        flooding.append(writer)
+
+    async def main():
+        server, port = await raw_server(flood, receive_buffer=4096)
+        async with server:
+            ws = await connect(f"ws://127.0.0.1:{port}/", ping_interval=None, close_timeout=1.0)
+            ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+            await until(lambda: flooding)
+            writer = flooding[0]
+            chunk = encode_frame(PING, b"p" * 125) * 512
+            sent = 0
+            while ws.transport.is_reading():
+                assert sent < 64 * 2**20, "the client never paused reading"
+                writer.write(chunk)
+                sent += len(chunk)
+                try:
+                    await asyncio.wait_for(writer.drain(), 0.05)
+                except asyncio.TimeoutError:
+                    pass
+            assert ws.transport.get_write_buffer_size() < 4 * 2**20
+            writer.write(chunk * 4)
+            await asyncio.sleep(0.2)
+            assert not ws.transport.is_reading()
+            assert ws.transport.get_write_buffer_size() < 4 * 2**20
+            # Both sides stopped reading: after close_timeout without the server reading anything, the
+            # client drops the connection rather than wait forever.
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            assert ws.close_code == 1006
+            writer.transport.abort()
+
+    run(main())
+
+
+def test_slow_reader_making_progress_is_not_dropped(run):
+    size = 512 * 1024
+    frame_size = size + 14  # masked, 64-bit length
+    received = None
+
+    async def slow_reader(reader, writer):
+        count = 0
+        while count < frame_size:
+            data = await reader.read(32768)
+            if not data:
+                break
+            count += len(data)
+            await asyncio.sleep(0.05)
+        received.set_result(count)
+
+    async def main():
+        nonlocal received
+        received = asyncio.get_running_loop().create_future()
+        server, port = await raw_server(slow_reader, receive_buffer=32768)
+        async with server:
+            ws = await connect(f"ws://127.0.0.1:{port}/", ping_interval=None, close_timeout=0.25, compression=None)
+            ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+            sending = asyncio.ensure_future(ws.send(b"x" * size))
+            await until(lambda: not ws.transport.is_reading())  # write pressure pauses the client's reading
+            await sending  # several close_timeouts later: the server read on, slowly
+            assert await asyncio.wait_for(received, 5) == frame_size
+            assert ws.close_code is None and ws.transport.is_reading()
+            ws.transport.abort()
 
     run(main())
 
