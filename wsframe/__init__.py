@@ -8,6 +8,7 @@ from . import errors
 from ._hotpath import (
     IMPLEMENTATION,
     FrameDecoder,
+    FrameEncoder,
     Utf8Validator,
     decode_header,
     encode_frame,
@@ -33,6 +34,7 @@ __all__ = [
     "validate_utf8",
     "encode_header",
     "encode_frame",
+    "FrameEncoder",
     "decode_header",
     "FrameDecoder",
 ]

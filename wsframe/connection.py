@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import codecs
 import enum
-import os
 
 from . import handshake
-from ._hotpath import FrameDecoder, Utf8Validator, encode_frame, validate_utf8
+from ._hotpath import FrameDecoder, FrameEncoder, Utf8Validator, encode_frame, validate_utf8
 from .deflate import EXTENSION_NAME as DEFLATE, Compressor, Decompressor, DeflateParameters, PerMessageDeflate
 from .errors import HandshakeError, InvalidState, InvalidUTF8, ProtocolError, WebSocketError
 from .events import (
@@ -125,7 +124,7 @@ class Connection:
         self._fragments: list[bytes] = []  # the data message being reassembled
         self._message_opcode = 0  # its opcode; 0 when no message is in progress
         self._text_decoder = None  # stream mode: turns text pieces into str across UTF-8 boundaries
-        self._mask_keys: list[bytes] = []  # unused keys of the last batch
+        self._encoder = FrameEncoder(mask=self._is_client)  # whole plain frames; the client's mask keys
 
     @property
     def state(self) -> ConnectionState:
@@ -382,19 +381,15 @@ class Connection:
     def send_text(self, text: str, message_finished: bool = True) -> bytes:
         """The bytes of a text message (or, with ``message_finished=False``, of its next piece)."""
         if self._fast_send and message_finished:
-            if self._is_client:
-                keys = self._mask_keys  # _next_mask_key inlined: a method call costs a third of this path
-                return encode_frame(_TEXT, text.encode(), mask_key=keys.pop() if keys else self._next_mask_key())
-            return encode_frame(_TEXT, text.encode())
+            return self._encoder.text(text)
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, not {type(text).__name__}")
         return self._send_data(_TEXT, text.encode(), message_finished)
 
     def send_binary(self, data, message_finished: bool = True) -> bytes:
         """The bytes of a binary message (or, with ``message_finished=False``, of its next piece)."""
         if self._fast_send and message_finished:
-            if self._is_client:
-                keys = self._mask_keys  # _next_mask_key inlined: a method call costs a third of this path
-                return encode_frame(_BINARY, data, mask_key=keys.pop() if keys else self._next_mask_key())
-            return encode_frame(_BINARY, data)
+            return self._encoder.binary(data)
         return self._send_data(_BINARY, data, message_finished)
 
     def _send_data(self, opcode: int, payload, fin: bool) -> bytes:
@@ -418,7 +413,7 @@ class Connection:
         size = self._fragment_size
         if size is None or len(payload) <= size:
             if self._is_client:
-                return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._next_mask_key())
+                return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._encoder.mask_key())
             return encode_frame(opcode, payload, fin=fin, rsv=rsv)
         view = memoryview(payload)
         last = (len(payload) - 1) // size * size
@@ -445,17 +440,8 @@ class Connection:
 
     def _frame(self, opcode: int, payload, fin: bool = True, rsv: int = 0) -> bytes:
         if self._is_client:
-            return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._next_mask_key())
+            return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._encoder.mask_key())
         return encode_frame(opcode, payload, fin=fin, rsv=rsv)
-
-    def _next_mask_key(self) -> bytes:
-        # A fresh unpredictable key per frame (RFC 6455 section 10.3), drawn from the OS CSPRNG in
-        # batches so that a small frame does not cost a system call.
-        keys = self._mask_keys
-        if not keys:
-            pool = os.urandom(4096)
-            keys = self._mask_keys = [pool[start : start + 4] for start in range(0, 4096, 4)]
-        return keys.pop()
 
     def _open(self, subprotocol, extensions, deflate_parameters=None) -> None:
         self.subprotocol = subprotocol
