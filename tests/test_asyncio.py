@@ -10,6 +10,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import tracemalloc
 
 import pytest
 
@@ -129,7 +130,9 @@ def test_echo_text_and_binary(run):
 def test_echo_large_messages(run, compression):
     text = "wsframe ✓ " * 120_000  # 1.3 MB of UTF-8
     binary = bytes(range(256)) * 5000  # 1.28 MB
-    options = {} if compression else {"compression": None}
+    options = {"max_message_size": 2 << 20}  # over the 1 MiB default
+    if not compression:
+        options["compression"] = None
 
     async def main():
         async with await serve(echo, port=0, **options) as server:
@@ -629,6 +632,70 @@ def test_slow_consumer_pauses_reading_then_resumes(run):
                 release.set()
                 assert await ws.recv() == "got 0,1,2 ... 200"
         assert server_side[1] is True
+
+    run(main())
+
+
+def test_queued_bytes_pause_reading(run):
+    release = None
+    server_side = []
+
+    async def handler(ws):
+        server_side.append(ws)
+        await release.wait()
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        async with await serve(handler, port=0, compression=None, max_queue=None) as server:
+            async with connect(url(server), compression=None) as ws:
+                for _ in range(3):
+                    await ws.send(b"x" * 600_000)
+                await until(lambda: server_side and not server_side[0].transport.is_reading())
+                await asyncio.sleep(0.05)
+                # 1.2 MB queued is over the 1 MiB default: the third message stays out (a read is 256 KiB).
+                assert len(server_side[0]._messages) == 2
+                release.set()
+
+    run(main())
+
+
+@pytest.mark.parametrize("kind", ["binary", "text"])
+def test_unread_compressed_messages_pin_at_most_the_documented_bound(run, kind):
+    # Issue 14.5: 40 small compressed messages the application never read took 300 MiB with the old
+    # defaults (16 MiB messages, a queue of 16, whole reads inflated at once). Each here is 1 MiB, the
+    # default limit, and about 1 KiB on the wire; text takes 4 bytes per character as a str (the emoji).
+    message = b"\x00" * (1 << 20) if kind == "binary" else "a" * ((1 << 20) - 4) + "\U0001f600"
+    bound = (6 if kind == "binary" else 12) * 2**20  # the README's worst case per connection
+    release = None
+    received = []
+
+    async def handler(ws):
+        await release.wait()
+        for _ in range(40):
+            received.append(await ws.recv() == message)
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        async with await serve(handler, port=0) as server:
+            async with connect(url(server)) as ws:
+                [server_ws] = server.connections
+                tracemalloc.start()
+                try:
+                    before = tracemalloc.get_traced_memory()[0]
+                    for _ in range(40):
+                        await ws.send(message)
+                    await until(lambda: not server_ws.transport.is_reading())
+                    await asyncio.sleep(0.05)
+                    pinned = tracemalloc.get_traced_memory()[0] - before
+                finally:
+                    tracemalloc.stop()
+                assert pinned < bound
+                assert len(server_ws._messages) < 40
+                release.set()  # then every message arrives, in order, the rest of the read included
+                await until(lambda: len(received) == 40)
+                assert all(received)
 
     run(main())
 

@@ -10,7 +10,7 @@ from ..connection import DEFAULT_MAX_MESSAGE_SIZE, ConnectionState, ServerConnec
 from ..deflate import PerMessageDeflate
 from ..errors import HandshakeError
 from ..events import AcceptConnection, RejectConnection, Request
-from .protocol import WebSocket, logger
+from .protocol import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, WebSocket, logger
 
 __all__ = ["serve", "Server"]
 
@@ -122,6 +122,7 @@ class Server:
         self.compression = options["compression"]
         self.max_message_size = options["max_message_size"]
         self.max_queue = options["max_queue"]
+        self.max_queue_bytes = options["max_queue_bytes"]
         self.ping_interval = options["ping_interval"]
         self.ping_timeout = options["ping_timeout"]
         self.open_timeout = options["open_timeout"]
@@ -148,6 +149,7 @@ class Server:
             self,
             connection,
             max_queue=self.max_queue,
+            max_queue_bytes=self.max_queue_bytes,
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             close_timeout=self.close_timeout,
@@ -216,7 +218,8 @@ async def serve(
     origins=None,
     compression: PerMessageDeflate | None = PerMessageDeflate(),
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    max_queue: int | None = 16,
+    max_queue: int | None = DEFAULT_MAX_QUEUE,
+    max_queue_bytes: int | None = DEFAULT_MAX_QUEUE_BYTES,
     ping_interval: float | None = 20.0,
     ping_timeout: float | None = 20.0,
     open_timeout: float = 10.0,
@@ -234,8 +237,9 @@ async def serve(
     ``subprotocols``: the ones spoken, in order of preference. ``origins``: None allows any Origin, else
     a collection of allowed values (``None`` in it allows requests without Origin) or a predicate; a
     refused Origin gets 403. ``compression``: the permessage-deflate policy, None to disable.
-    ``max_message_size`` (bytes; 1009 beyond), ``max_queue`` (received messages waiting before reading
-    pauses), ``ping_interval``/``ping_timeout`` (keepalive; None disables), ``open_timeout`` (seconds
+    ``max_message_size`` (bytes; 1009 beyond; 1 MiB), ``max_queue`` and ``max_queue_bytes`` (received
+    messages, and their bytes, waiting before reading pauses; 16 and 1 MiB: a connection then holds at
+    most ~6 MiB of the peer's data, 11 MiB if text, see the README), ``ping_interval``/``ping_timeout`` (keepalive; None disables), ``open_timeout`` (seconds
     for the whole opening handshake), ``close_timeout`` (seconds for the closing handshake),
     ``max_request_head`` (bytes; 431 beyond), ``ssl`` (an :class:`ssl.SSLContext` for wss).
 
@@ -252,6 +256,7 @@ async def serve(
         compression=compression,
         max_message_size=max_message_size,
         max_queue=max_queue,
+        max_queue_bytes=max_queue_bytes,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
         open_timeout=open_timeout,
