@@ -666,7 +666,7 @@ def test_unread_compressed_messages_pin_at_most_the_documented_bound(run, kind):
     # defaults (16 MiB messages, a queue of 16, whole reads inflated at once). Each here is 1 MiB, the
     # default limit, and about 1 KiB on the wire; text takes 4 bytes per character as a str (the emoji).
     message = b"\x00" * (1 << 20) if kind == "binary" else "a" * ((1 << 20) - 4) + "\U0001f600"
-    bound = (6 if kind == "binary" else 12) * 2**20  # the README's worst case per connection
+    bound = (4.7 if kind == "binary" else 10.7) * 2**20  # the README's worst case per connection
     release = None
     received = []
 

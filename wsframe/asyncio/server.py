@@ -238,9 +238,10 @@ async def serve(
     a collection of allowed values (``None`` in it allows requests without Origin) or a predicate; a
     refused Origin gets 403. ``compression``: the permessage-deflate policy, None to disable.
     ``max_message_size`` (bytes; 1009 beyond; 1 MiB), ``max_queue`` and ``max_queue_bytes`` (received
-    messages, and their bytes, waiting before reading pauses; 16 and 1 MiB: a connection then holds at
-    most ~6 MiB of the peer's data, 11 MiB if text, see the README), ``ping_interval``/``ping_timeout`` (keepalive; None disables), ``open_timeout`` (seconds
-    for the whole opening handshake), ``close_timeout`` (seconds for the closing handshake),
+    messages, and their bytes, waiting before reading pauses; 16 and 1 MiB: with the defaults a peer can
+    make a connection hold at most ~4.7 MiB, ~10.7 MiB if it sends text; the README itemizes it),
+    ``ping_interval``/``ping_timeout`` (keepalive; None disables), ``open_timeout`` (seconds for the
+    whole opening handshake), ``close_timeout`` (seconds for the closing handshake),
     ``max_request_head`` (bytes; 431 beyond), ``ssl`` (an :class:`ssl.SSLContext` for wss).
 
     ``process_request(request)`` (sync or async) sees the :class:`~wsframe.events.Request` before it is
