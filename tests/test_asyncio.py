@@ -16,9 +16,10 @@ import pytest
 
 from wsframe import encode_frame, handshake
 from wsframe.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, connect, serve
-from wsframe.connection import ClientConnection
+from wsframe.connection import ClientConnection, ServerConnection
+from wsframe.deflate import PerMessageDeflate
 from wsframe.errors import HandshakeRejected
-from wsframe.events import AcceptConnection, CloseConnection, RejectConnection, Request, TextMessage
+from wsframe.events import AcceptConnection, BytesMessage, CloseConnection, RejectConnection, Request, TextMessage
 
 TEST_TIMEOUT = 20.0
 MASK = b"\x0f\x1e\x2d\x3c"
@@ -665,15 +666,19 @@ def test_unread_compressed_messages_pin_at_most_the_documented_bound(run, kind):
     # Issue 14.5: 40 small compressed messages the application never read took 300 MiB with the old
     # defaults (16 MiB messages, a queue of 16, whole reads inflated at once). Each here is 1 MiB, the
     # default limit, and about 1 KiB on the wire; text takes 4 bytes per character as a str (the emoji).
-    message = b"\x00" * (1 << 20) if kind == "binary" else "a" * ((1 << 20) - 4) + "\U0001f600"
+    def message(index):
+        if kind == "binary":
+            return bytes([index]) + b"\x00" * ((1 << 20) - 1)
+        return f"{index:02}" + "a" * ((1 << 20) - 6) + "\U0001f600"
+
     bound = (4.7 if kind == "binary" else 10.7) * 2**20  # the README's worst case per connection
     release = None
     received = []
 
     async def handler(ws):
         await release.wait()
-        for _ in range(40):
-            received.append(await ws.recv() == message)
+        for index in range(40):
+            received.append(await ws.recv() == message(index))
 
     async def main():
         nonlocal release
@@ -684,8 +689,8 @@ def test_unread_compressed_messages_pin_at_most_the_documented_bound(run, kind):
                 tracemalloc.start()
                 try:
                     before = tracemalloc.get_traced_memory()[0]
-                    for _ in range(40):
-                        await ws.send(message)
+                    for index in range(40):
+                        await ws.send(message(index))
                     await until(lambda: not server_ws.transport.is_reading())
                     await asyncio.sleep(0.05)
                     pinned = tracemalloc.get_traced_memory()[0] - before
@@ -696,6 +701,33 @@ def test_unread_compressed_messages_pin_at_most_the_documented_bound(run, kind):
                 release.set()  # then every message arrives, in order, the rest of the read included
                 await until(lambda: len(received) == 40)
                 assert all(received)
+
+    run(main())
+
+
+def test_client_takes_messages_sent_with_the_101_within_its_queue_limits(run):
+    # The response and 40 compressed 1 MiB messages (~40 KB) in one write: fed 1 KiB at a time, the
+    # client stops once its queue is over the limit and keeps the rest of the read, in order.
+    def message(index):
+        return bytes([index]) + b"\x00" * ((1 << 20) - 1)
+
+    async def raw_server(reader, writer):
+        conn = ServerConnection(deflate=PerMessageDeflate())
+        while not list(conn.events()):
+            conn.receive_data(await reader.read(65536))
+        wire = conn.send(AcceptConnection()) + b"".join(conn.send(BytesMessage(message(i))) for i in range(40))
+        writer.write(wire)
+        await reader.read()  # until the client leaves
+
+    async def main():
+        server = await asyncio.start_server(raw_server, "127.0.0.1", 0)
+        async with server:
+            ws = await connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+            await until(lambda: not ws.transport.is_reading())
+            assert ws.extensions == ["permessage-deflate"] and len(ws._messages) < 40
+            for index in range(40):
+                assert await ws.recv() == message(index)
+            ws.transport.abort()
 
     run(main())
 
