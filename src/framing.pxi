@@ -6,9 +6,9 @@ from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.number cimport PyNumber_Index
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_New, PyTuple_SET_ITEM
-from libc.stdint cimport UINT64_MAX, uint64_t
+from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset
 
 from wsframe.errors import InvalidUTF8, MessageTooBig, ProtocolError
@@ -24,6 +24,7 @@ cdef extern from "utf8.h":
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object value, int *overflow) except? -1
+    int _PyBytes_Resize(PyObject **bytes, Py_ssize_t size) except -1  # realloc of an unshared bytes object
     void PyObject_GC_UnTrack(object op)
 
 cdef extern from *:
@@ -60,6 +61,7 @@ cdef enum:
     RESERVED_OPCODES = 0xF8F8  # bit n set: opcode n is reserved (3-7, 11-15)
     EXPECT_EITHER = -1  # expect_mask=None
     ASSEMBLY_KEPT = 65536  # a reassembly buffer up to this size is kept for the next message
+    GROWTH_START = 65536  # a payload buffer's first size when its frame announces more than arrived
 
 
 # Opcodes and rsv values as Python ints, to build frame tuples without conversions.
@@ -85,16 +87,48 @@ cdef long long int_argument(object value, long long high, str name) except? -1:
     return result
 
 
-cdef bint limit_argument(object value, str name, uint64_t *limit) except -1:
-    """Stores a size limit in limit; False for None (no limit). Limits past 2**64-1 become 2**64-1, which
-    no length or message total reaches either."""
+cdef int limit_argument(object value, str name, uint64_t *limit) except -1:
+    """Stores a size limit in limit: None (no limit) and limits past sys.maxsize become sys.maxsize, the
+    most bytes a buffer can hold, so that every length and total within the limit fits a Py_ssize_t."""
     if value is None:
-        return False
+        limit[0] = PY_SSIZE_T_MAX
+        return 0
     value = PyNumber_Index(value)
     if value < 0:
         raise ValueError(f"{name} must be None or >= 0, not {value}")
-    limit[0] = <uint64_t>value if value <= UINT64_MAX else UINT64_MAX
-    return True
+    limit[0] = <uint64_t>value if value < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX
+    return 0
+
+
+cdef object message_types_argument(object messages):
+    """The pair (text_type, bytes_type), or None. A type is accepted when tuple.__new__ may build it
+    (Python's own safety check): tuple subclasses of another C layout, like time.struct_time, are not."""
+    if messages is None:
+        return None
+    if type(messages) is tuple and len(messages) == 2 and all(
+            isinstance(cls, type) and issubclass(cls, tuple) for cls in messages):
+        try:
+            for cls in messages:
+                tuple.__new__(cls, ())
+            return messages
+        except TypeError:
+            pass
+    raise TypeError(f"messages must be None or a pair of tuple subclasses, not {messages!r}")
+
+
+cdef inline Py_ssize_t grown_capacity(Py_ssize_t capacity, Py_ssize_t needed, Py_ssize_t most) noexcept nogil:
+    """A buffer size for needed bytes: doubling from GROWTH_START, but never past most (the end the
+    peer announced), so memory follows the bytes received, not the lengths announced."""
+    cdef Py_ssize_t grown
+    if capacity < GROWTH_START // 2:
+        grown = GROWTH_START
+    elif capacity > PY_SSIZE_T_MAX // 2:
+        grown = PY_SSIZE_T_MAX
+    else:
+        grown = capacity * 2
+    if grown > most:
+        grown = most
+    return needed if grown < needed else grown
 
 
 cdef inline int expect_mask_argument(object expect_mask) except -2:
@@ -314,12 +348,12 @@ cdef class FrameDecoder:
 
     cdef int expect_mask  # 1, 0 or EXPECT_EITHER
     cdef int allowed_rsv
-    cdef bint frame_limited
-    cdef uint64_t max_frame_size
-    cdef bint message_limited
+    cdef uint64_t max_frame_size  # at most PY_SSIZE_T_MAX (None is that)
     cdef uint64_t max_message_size
     cdef bint stream
     cdef object error  # the ProtocolError that ended the stream, or None
+    cdef object failure  # any other exception that escaped decode(): raised again by every later call
+    cdef bint busy  # inside decode(): a call from Python code run there (GC callback, thread) is refused
     cdef bint message_mode
     cdef object text_type  # message mode: the tuple subclasses of the emitted messages
     cdef object bytes_type
@@ -333,7 +367,10 @@ cdef class FrameDecoder:
     cdef bint masked
     cdef unsigned char key[4]
     cdef int phase  # payload bytes received so far, modulo 4
-    cdef object payload  # whole-frame mode: the bytes object being filled, of the frame's final size
+    # Whole-frame mode: an unshared bytes object (owned reference) holding the payload received so far,
+    # resized as bytes arrive up to the frame's length; NULL until the first payload byte.
+    cdef PyObject *payload
+    cdef Py_ssize_t payload_capacity
     cdef Py_ssize_t filled
     cdef bint piece_sent  # stream mode: a piece of this frame was emitted
     cdef bint validate  # this frame's payload is text to validate
@@ -347,25 +384,56 @@ cdef class FrameDecoder:
     cdef unsigned char *assembly  # message mode: its payload so far (except a single binary frame's)
     cdef Py_ssize_t assembly_size
     cdef Py_ssize_t assembly_capacity
-    cdef uint64_t message_size  # payload bytes announced so far
+    cdef uint64_t message_size  # payload bytes announced so far (at most max_message_size)
     cdef Py_ssize_t text_size  # payload bytes validated so far
     cdef wsf_utf8_state utf8
 
     def __init__(self, *, expect_mask, allowed_rsv=0, max_frame_size=None, max_message_size=None, stream=False,
                  messages=None):
-        self.expect_mask = expect_mask_argument(expect_mask)
-        self.allowed_rsv = <int>int_argument(allowed_rsv, 7, "allowed_rsv")
-        self.frame_limited = limit_argument(max_frame_size, "max_frame_size", &self.max_frame_size)
-        self.message_limited = limit_argument(max_message_size, "max_message_size", &self.max_message_size)
-        self.stream = stream
-        if messages is not None:
-            if not (type(messages) is tuple and len(messages) == 2 and all(
-                    isinstance(cls, type) and issubclass(cls, tuple) for cls in messages)):
-                raise TypeError(f"messages must be None or a pair of tuple subclasses, not {messages!r}")
-            self.message_mode = not self.stream
-            self.text_type, self.bytes_type = messages
+        # Every argument is checked before any state changes: a failed call leaves the decoder as it was.
+        cdef int checked_expect_mask = expect_mask_argument(expect_mask)
+        cdef int checked_allowed_rsv = <int>int_argument(allowed_rsv, 7, "allowed_rsv")
+        cdef uint64_t checked_max_frame_size, checked_max_message_size
+        limit_argument(max_frame_size, "max_frame_size", &checked_max_frame_size)
+        limit_argument(max_message_size, "max_message_size", &checked_max_message_size)
+        cdef bint checked_stream = stream
+        message_types = message_types_argument(messages)
+        with cython.critical_section(self):
+            if self.busy:
+                raise RuntimeError("FrameDecoder.__init__() called during decode()")
+            self.clear()
+            self.expect_mask = checked_expect_mask
+            self.allowed_rsv = checked_allowed_rsv
+            self.max_frame_size = checked_max_frame_size
+            self.max_message_size = checked_max_message_size
+            self.stream = checked_stream
+            self.message_mode = message_types is not None and not checked_stream
+            self.text_type, self.bytes_type = message_types if message_types is not None else (None, None)
+
+    cdef void clear(self) noexcept:
+        """Back to a fresh decoder: no frame, no message, no error, no buffers."""
+        Py_XDECREF(self.payload)
+        self.payload = NULL
+        self.payload_capacity = 0
+        self.filled = 0
+        PyMem_Free(self.assembly)
+        self.assembly = NULL
+        self.assembly_size = 0
+        self.assembly_capacity = 0
+        self.error = None
+        self.failure = None
+        self.frame_count = 0
+        self.in_frame = False
+        self.remaining = 0
+        self.in_message = False
+        self.assembling = False
+        self.into_assembly = False
+        self.message_size = 0
+        self.text_size = 0
+        memset(&self.utf8, 0, sizeof(wsf_utf8_state))
 
     def __dealloc__(self):
+        Py_XDECREF(self.payload)
         PyMem_Free(self.assembly)
 
     @property
@@ -379,18 +447,34 @@ cdef class FrameDecoder:
         Returns ``(frames, consumed, error)``: frames as ``(opcode, fin, rsv, payload)`` tuples; consumed,
         the bytes of data used (the rest, a partial header, must be passed again with more data); error,
         None or the ProtocolError that ended the stream (then consumed counts the bytes before the frame
-        that failed, and every later call returns ``([], 0, error)``).
+        that failed, and every later call returns ``([], 0, error)``). Any other exception (MemoryError)
+        leaves the decoder failed: every later call raises it again.
         """
         cdef Py_buffer view
         if PyBytes_CheckExact(data):
             with cython.critical_section(self):  # free-threaded builds: one decode at a time per decoder
-                return self.decode_from(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+                return self.decode_guarded(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
         get_contiguous_buffer(data, &view)
         try:
             with cython.critical_section(self):
-                return self.decode_from(<const unsigned char *>view.buf, view.len)
+                return self.decode_guarded(<const unsigned char *>view.buf, view.len)
         finally:
             PyBuffer_Release(&view)
+
+    cdef tuple decode_guarded(self, const unsigned char *data, Py_ssize_t end):
+        """decode_from, refusing re-entry and leaving the decoder failed after any unexpected exception."""
+        if self.failure is not None:
+            raise self.failure.with_traceback(None)
+        if self.busy:
+            raise RuntimeError("FrameDecoder.decode() called during decode()")
+        self.busy = True
+        try:
+            return self.decode_from(data, end)
+        except BaseException as exc:
+            self.failure = exc
+            raise
+        finally:
+            self.busy = False
 
     cdef tuple decode_from(self, const unsigned char *data, Py_ssize_t end):
         cdef frame_header h
@@ -420,7 +504,10 @@ cdef class FrameDecoder:
         return frames, pos, None
 
     cdef int start_frame(self, frame_header *h, list frames) except -1:
-        """Checks a valid header against the message in progress and the limits, then starts the frame."""
+        """Checks a valid header against the message in progress and the limits, then starts the frame.
+
+        Nothing is allocated here: buffers grow in receive() as the payload arrives.
+        """
         cdef bint data_frame = h.opcode < 8
         cdef uint64_t total
         if data_frame:
@@ -428,7 +515,7 @@ cdef class FrameDecoder:
                 raise ProtocolError("continuation frame without a message to continue")
             if h.opcode != 0 and self.in_message:
                 raise ProtocolError("new message started inside a fragmented message")
-        if self.frame_limited and h.length > self.max_frame_size:
+        if h.length > self.max_frame_size:
             raise MessageTooBig(f"frame of {h.length} bytes exceeds the limit of {self.max_frame_size} bytes")
         if data_frame:
             if h.opcode != 0:
@@ -440,8 +527,8 @@ cdef class FrameDecoder:
                 self.message_opcode = h.opcode
                 self.assembling = self.message_mode and h.rsv == 0
                 self.assembly_size = 0
-            if not self.compressed and self.message_limited:
-                # No overflow: message_size counts bytes received, h.length is below 2**63.
+            if not self.compressed:
+                # No overflow: message_size <= PY_SSIZE_T_MAX, h.length is below 2**63.
                 total = self.message_size + h.length
                 if total > self.max_message_size:
                     raise MessageTooBig(
@@ -459,33 +546,53 @@ cdef class FrameDecoder:
         self.phase = 0
         self.piece_sent = False
         self.validate = data_frame and self.text
+        self.filled = 0
+        self.payload_capacity = 0
         # Message mode: a single binary frame is unmasked straight into its bytes object; text and
         # fragments go to the reassembly buffer.
         self.into_assembly = data_frame and self.assembling and not (h.opcode == 2 and h.fin)
-        if self.into_assembly:
-            if h.rsv:
-                self.end_assembly(frames)
-            else:
-                self.reserve_assembly(h.length)
-        elif not (self.stream and data_frame):
-            self.payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>h.length)
-            self.filled = 0
+        if self.into_assembly and h.rsv:
+            self.end_assembly(frames)
         return 0
 
-    cdef int reserve_assembly(self, uint64_t length) except -1:
-        """Makes room for length more bytes in the reassembly buffer (limits were checked already)."""
-        cdef Py_ssize_t needed, capacity
+    cdef int reserve_payload(self, Py_ssize_t size) except -1:
+        """Makes room for size more bytes in the frame's bytes object (whole-frame mode)."""
+        # No overflow: filled + remaining is the frame's length, at most max_frame_size <= PY_SSIZE_T_MAX.
+        cdef Py_ssize_t needed = self.filled + size
+        cdef Py_ssize_t capacity
+        if needed <= self.payload_capacity:
+            return 0
+        capacity = grown_capacity(self.payload_capacity, needed, self.filled + <Py_ssize_t>self.remaining)
+        if self.payload == NULL:
+            payload = PyBytes_FromStringAndSize(NULL, capacity)
+            Py_INCREF(payload)
+            self.payload = <PyObject *>payload
+        else:
+            _PyBytes_Resize(&self.payload, capacity)  # on failure: payload NULL, the decoder fails
+        self.payload_capacity = capacity
+        return 0
+
+    cdef object take_payload(self):
+        """The finished frame's bytes object (b"" for an empty frame); the decoder lets go of it."""
+        if self.payload == NULL:
+            return PyBytes_FromStringAndSize(NULL, 0)
+        payload = <object>self.payload
+        Py_DECREF(payload)  # the reference the decoder owned; the local one remains
+        self.payload = NULL
+        self.payload_capacity = 0
+        return payload
+
+    cdef int reserve_assembly(self, Py_ssize_t size) except -1:
+        """Makes room for size more bytes in the reassembly buffer."""
+        # No overflow: assembly_size + remaining is at most message_size <= max_message_size <= PY_SSIZE_T_MAX.
+        cdef Py_ssize_t needed = self.assembly_size + size
+        cdef Py_ssize_t capacity, most
         cdef void *grown
-        if length > <uint64_t>(PY_SSIZE_T_MAX - self.assembly_size):
-            raise MemoryError()
-        needed = self.assembly_size + <Py_ssize_t>length
         if needed <= self.assembly_capacity:
             return 0
-        capacity = self.assembly_capacity * 2  # geometric growth for messages in many frames
-        if self.message_limited and <uint64_t>capacity > self.max_message_size:
-            capacity = <Py_ssize_t>self.max_message_size
-        if capacity < needed:
-            capacity = needed
+        # A final frame announces where the message ends; before it, only the limit bounds the message.
+        most = self.assembly_size + <Py_ssize_t>self.remaining if self.fin else <Py_ssize_t>self.max_message_size
+        capacity = grown_capacity(self.assembly_capacity, needed, most)
         grown = PyMem_Realloc(self.assembly, capacity)
         if grown == NULL:
             raise MemoryError()
@@ -503,8 +610,6 @@ cdef class FrameDecoder:
         self.assembling = False
         self.into_assembly = False
         self.release_assembly()
-        self.payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>self.remaining)
-        self.filled = 0
         self.emit_frame(frames, self.message_opcode, False, 0, prefix)
         return 0
 
@@ -535,24 +640,28 @@ cdef class FrameDecoder:
     cdef int receive(self, const unsigned char *src, Py_ssize_t size, list frames) except -1:
         """Takes the next size bytes of the frame's payload; appends the frame (or a stream piece) to frames.
 
-        The frame's state is updated before the append, the one step that can run Python code (the garbage
-        collector): a decoder reached from there finds itself consistent.
+        Buffers grow first (an allocation that fails changes nothing); the frame's state is updated before
+        the append, the one step that can run Python code (the garbage collector).
         """
         cdef bint done = <uint64_t>size == self.remaining
         cdef bint whole = not (self.stream and self.opcode < 8)
         cdef bint first_piece = not self.piece_sent
-        cdef unsigned char *dst
+        cdef unsigned char *dst = NULL
+        if not (size or done):
+            return 0  # nothing arrived: no buffer for payload not received yet, no empty stream piece
         if self.into_assembly:
-            dst = self.assembly + self.assembly_size
+            self.reserve_assembly(size)
+            if size:  # the buffer may still be NULL for no bytes (NULL + 0 and memcpy(NULL, ..., 0) are UB)
+                dst = self.assembly + self.assembly_size
         elif whole:
-            payload = self.payload
-            dst = <unsigned char *>PyBytes_AS_STRING(payload) + self.filled
-        elif size or done:
+            self.reserve_payload(size)
+            if size:
+                dst = <unsigned char *>PyBytes_AS_STRING(<object>self.payload) + self.filled
+        else:
             payload = PyBytes_FromStringAndSize(NULL, size)
             dst = <unsigned char *>PyBytes_AS_STRING(payload)
-        else:
-            return 0  # a stream piece would be empty
-        self.unmask(dst, src, size)
+        if size:
+            self.unmask(dst, src, size)
         if self.validate:
             self.check_text(dst, size, done and self.fin)
         if self.into_assembly:
@@ -562,7 +671,8 @@ cdef class FrameDecoder:
         self.piece_sent = True
         if done:
             self.in_frame = False
-            self.payload = None
+            if whole and not self.into_assembly:
+                payload = self.take_payload()
         if self.into_assembly:
             if done and self.fin:
                 self.emit_assembled(frames)

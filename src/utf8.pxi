@@ -1,4 +1,5 @@
 # UTF-8 validation: see utf8.h for the kernels.
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.string cimport memset
 
@@ -48,9 +49,10 @@ cdef class Utf8Validator:
 
     def reset(self):
         """Starts over with an empty stream."""
-        memset(&self._state, 0, sizeof(self._state))
-        self._bytes_fed = 0
-        self._error = None
+        with cython.critical_section(self):  # free-threaded builds: feed and reset never interleave
+            memset(&self._state, 0, sizeof(self._state))
+            self._bytes_fed = 0
+            self._error = None
 
     def feed(self, data, bint final=False):
         """Validates the next piece of the stream.
@@ -60,6 +62,10 @@ cdef class Utf8Validator:
         stream) at the first invalid byte, or with ``final`` for a stream ending inside a sequence; once
         failed, every later feed raises the same error until :meth:`reset`.
         """
+        with cython.critical_section(self):
+            return self.feed_locked(data, final)
+
+    cdef bint feed_locked(self, object data, bint final) except -1:
         cdef Py_ssize_t length, offset
         if self._error is not None:
             raise InvalidUTF8(*self._error)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wsframe import encode_frame
-from wsframe.connection import ClientConnection, ConnectionState, ServerConnection
+from wsframe.connection import MAX_DATA_BEFORE_ACCEPT, ClientConnection, ConnectionState, ServerConnection
 from wsframe.errors import HandshakeError, InvalidState, InvalidUTF8, MessageTooBig, ProtocolError
 from wsframe.events import (
     AcceptConnection,
@@ -94,6 +94,52 @@ def test_bytes_after_the_handshake_in_the_same_read_are_kept():
     client.receive_data(response + server_frame(2, b"too"))
     events = drain(client)
     assert isinstance(events[0], AcceptConnection) and events[1:] == [BytesMessage(b"too")]
+
+
+def frames_of_total_size(size):
+    """Client binary frames of exactly ``size`` bytes in all, and their payloads."""
+    payloads = []
+    while size > 65536 + 14:
+        payloads.append(bytes([len(payloads)]) * 65536)  # 14 bytes of header: 64-bit length, mask key
+        size -= 65536 + 14
+    payloads.append(b"L" * (size - 8))  # under 64 KiB: 8 bytes of header, 16-bit length
+    return b"".join(client_frame(2, payload) for payload in payloads), payloads
+
+
+@pytest.mark.parametrize("chunk_size", [1000, MAX_DATA_BEFORE_ACCEPT])
+def test_data_before_the_accept_is_kept_up_to_its_limit(chunk_size):
+    server = ServerConnection()
+    server.receive_data(ClientConnection().send(Request(host="h", target="/")))
+    [request] = drain(server)
+    data, payloads = frames_of_total_size(MAX_DATA_BEFORE_ACCEPT)
+    assert len(data) == MAX_DATA_BEFORE_ACCEPT
+    for start in range(0, len(data), chunk_size):
+        server.receive_data(data[start : start + chunk_size])
+    assert drain(server) == []
+    assert server.send(AcceptConnection()).startswith(b"HTTP/1.1 101 ")
+    assert drain(server) == [BytesMessage(payload) for payload in payloads]
+
+
+@pytest.mark.parametrize("with_request", [False, True], ids=["later-reads", "same-read-as-request"])
+def test_data_before_the_accept_over_its_limit_gets_400(with_request):
+    server = ServerConnection()
+    request = ClientConnection().send(Request(host="h", target="/"))
+    data = frames_of_total_size(MAX_DATA_BEFORE_ACCEPT)[0] + client_frame(1, b"one too many")
+    if with_request:
+        server.receive_data(request + data)
+    else:
+        server.receive_data(request)
+        assert isinstance(drain(server)[0], Request)
+        server.receive_data(data[:4096])
+        assert drain(server) == []
+        server.receive_data(data[4096:])
+    with pytest.raises(HandshakeError) as info:
+        drain(server)  # the Request event is not delivered when its own read was over the limit
+    assert info.value.status == 400
+    assert server.data_to_send().startswith(b"HTTP/1.1 400 ")
+    assert server.state is ConnectionState.CLOSED
+    with pytest.raises(InvalidState):
+        server.send(AcceptConnection())
 
 
 def test_fragmented_message_with_interleaved_control_frames():
@@ -323,6 +369,76 @@ def test_origin_policy(origins):
     server = ServerConnection(origins=origins)
     server.receive_data(good)
     assert isinstance(drain(server)[0], Request)
+
+
+def test_origins_given_as_one_string_are_refused():
+    # A str would be a substring test: "https://a.example" would let "a" and "https://" in.
+    for origins in ("https://a.example", b"https://a.example"):
+        with pytest.raises(TypeError):
+            ServerConnection(origins=origins)
+    server = ServerConnection(origins=["https://a.example"])
+    with pytest.raises(TypeError):
+        server.origins = "https://a.example"
+    assert server.origins == ["https://a.example"]
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [["https://good.example"], lambda origin: origin.startswith("https://")],  # the lambda raises on None
+    ids=["collection", "raising-callable"],
+)
+def test_missing_origin_with_a_policy_gets_403(origins):
+    server = ServerConnection(origins=origins)
+    server.receive_data(ClientConnection().send(Request(host="h", target="/")))
+    with pytest.raises(HandshakeError) as info:
+        drain(server)
+    assert info.value.status == 403
+    response = server.data_to_send()
+    assert response.startswith(b"HTTP/1.1 403 ") and b"AttributeError" not in response
+    assert server.state is ConnectionState.CLOSED
+
+
+def test_origin_policy_that_raises_gets_403_with_the_cause_kept():
+    def policy(origin):
+        raise KeyError(origin)
+
+    server = ServerConnection(origins=policy)
+    server.receive_data(ClientConnection().send(Request(host="h", target="/", origin="https://a.example")))
+    with pytest.raises(HandshakeError) as info:
+        drain(server)
+    assert info.value.status == 403 and isinstance(info.value.__cause__, KeyError)
+    assert info.value.request is not None  # well-formed HTTP, as for any refused origin
+
+
+@pytest.mark.parametrize(
+    "rejection, error",
+    [
+        (RejectConnection(403, [("X-Reason", "a\r\nSet-Cookie: b")]), ValueError),
+        (RejectConnection(403, body="a str"), TypeError),
+        ((403, [], b"websockets-style"), TypeError),
+    ],
+    ids=["crlf-in-header", "str-body", "tuple"],
+)
+def test_invalid_rejection_raises_and_leaves_the_request_waiting(rejection, error):
+    server = ServerConnection()
+    server.receive_data(ClientConnection().send(Request(host="h", target="/")))
+    drain(server)
+    server.receive_data(client_frame(1, b"early"))
+    with pytest.raises(error):
+        server.send(rejection)
+    assert server.state is ConnectionState.CONNECTING
+    assert server.send(RejectConnection(500)).startswith(b"HTTP/1.1 500 ")
+    assert server.state is ConnectionState.CLOSED
+
+
+def test_accept_after_an_invalid_rejection_still_gets_the_early_frames():
+    server = ServerConnection()
+    server.receive_data(ClientConnection().send(Request(host="h", target="/")) + client_frame(1, b"early"))
+    drain(server)
+    with pytest.raises(TypeError):
+        server.send(RejectConnection(403, body="a str"))
+    assert server.send(AcceptConnection()).startswith(b"HTTP/1.1 101 ")
+    assert drain(server) == [TextMessage("early")]
 
 
 def test_server_application_rejects_request():

@@ -5,6 +5,7 @@ come from RFC 6455 section 5.7 or from ``reference_frame``, a deliberately naive
 """
 
 import array
+import sys
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -509,11 +510,12 @@ def test_limits_checked_from_the_header(impl, limit, stream):
 def test_huge_limits(impl):
     decoder = impl.FrameDecoder(expect_mask=None, max_frame_size=2**80, max_message_size=2**80)
     assert decoder.decode(b"\x82\x01x") == ([(2, True, 0, b"x")], 3, None)
-    # A total past 2**63: the message limit is exact there too.
-    decoder = impl.FrameDecoder(expect_mask=None, max_message_size=2**63)
-    frames, consumed, error = decoder.decode(b"\x02\x05abcde" + impl.encode_header(0, 2**63 - 1))
-    assert (frames, consumed, type(error)) == ([(2, False, 0, b"abcde")], 7, MessageTooBig)
-    assert str(error) == f"message of {2**63 + 4} bytes or more exceeds the limit of {2**63} bytes"
+    # A total past sys.maxsize cannot be held: limits above it (None included) are sys.maxsize.
+    for limit in (2**63, None):
+        decoder = impl.FrameDecoder(expect_mask=None, max_message_size=limit)
+        frames, consumed, error = decoder.decode(b"\x02\x05abcde" + impl.encode_header(0, 2**63 - 1))
+        assert (frames, consumed, type(error)) == ([(2, False, 0, b"abcde")], 7, MessageTooBig)
+        assert str(error) == f"message of {2**63 + 4} bytes or more exceeds the limit of {sys.maxsize} bytes"
 
 
 def test_payload_arriving_in_pieces(impl):
@@ -737,9 +739,8 @@ def damaged(draw):
 @given(
     case=damaged(),
     allowed_rsv=st.integers(0, 7),
-    # Never None: damage can announce frames of up to 2**63-1 bytes, and the native decoder allocates a
-    # frame's buffer from its header (MemoryError there) while the fallback waits for the bytes.
-    max_frame_size=st.integers(0, 400) | st.just(1 << 20),
+    # None too: damage can announce frames of up to 2**63-1 bytes; both decoders wait for the bytes.
+    max_frame_size=st.none() | st.integers(0, 400) | st.just(1 << 20),
     max_message_size=st.none() | st.integers(0, 400),
     stream=st.booleans(),
     messages=st.sampled_from([None, (Text, Binary)]),

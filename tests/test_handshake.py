@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import http
 
 import pytest
 from hypothesis import given, settings
@@ -325,6 +326,56 @@ def test_absolute_form_target_accepted():
     assert check_request(request(target="http://example.com/chat")).target == "http://example.com/chat"
 
 
+@pytest.mark.parametrize(
+    ("target", "host"),
+    [
+        ("http://other.example/chat", "other.example"),
+        ("HTTPS://other.example:8443?x=1", "other.example:8443"),
+        ("http://[::1]:80/", "[::1]:80"),
+    ],
+)
+def test_absolute_form_authority_overrides_host(target, host):
+    """RFC 9112 3.2.2: the host is the target's authority; the Host header (example.com) is ignored."""
+    assert check_request(request(target=target)).host == host
+
+
+@pytest.mark.parametrize(
+    ("target", "host", "reason"),
+    [
+        ("http://user:secret@example.com/", "example.com", "userinfo"),
+        ("http:///chat", "example.com", "authority"),
+        ("http://example.com:65536/", "example.com", "authority"),
+        ("http://exa%zzmple.com/", "example.com", "authority"),
+        ("http://example.com/", "exa mple.com", "Host header"),
+    ],
+)
+def test_absolute_form_with_bad_authority_or_host_is_400(target, host, reason):
+    error = server_status(replace_header("Host", host), target=target)
+    assert error.status == 400
+    assert reason in str(error)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["example.com", "example.com:8080", "127.0.0.1:1", "[::1]:65535", "[v1.fe:x]", "xn--bcher-kva.example",
+     "example.com:", "my_host.local", "%41.example"],
+)
+def test_valid_hosts_are_accepted(host):
+    assert check_request(request(replace_header("Host", host))).host == host
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["exa mple.com", "example.com:http", "example.com:65536", "example.com:123456", ":80", "[::1", "[::g]",
+     "[fe80::1%eth0]", "user@example.com", "example.com/chat", "b\xfccher.example", "example.com:80:80",
+     "::1", "%zz.example"],
+)
+def test_invalid_hosts_are_400(host):
+    error = server_status(replace_header("Host", host))
+    assert error.status == 400
+    assert "not a valid host[:port]" in str(error)
+
+
 def test_non_get_is_405_with_allow():
     error = server_status(method="POST")
     assert (error.status, error.headers) == (405, [("Allow", "GET")])
@@ -620,6 +671,29 @@ def test_bodiless_responses_and_interim_responses():
     assert (response.status, response.body, chunked.remaining) == (400, b"", b"3\r\nabc\r\n0\r\n\r\n")
 
 
+def test_interim_responses_are_counted():
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert ResponseReader(max_interim=3).feed(interim * 3 + build_accept(RFC_KEY)).status == 101
+    reader = ResponseReader(max_interim=3)
+    reader.feed(interim * 3)
+    with pytest.raises(HandshakeError, match="more than 3 interim 1xx responses") as info:
+        reader.feed(interim)
+    assert info.value.status is None
+
+
+@pytest.mark.parametrize("chunk_size", [1, 25, 4096])
+def test_interim_responses_share_one_head_budget(chunk_size):
+    """Each interim head is small, but together they are bounded by max_head (not reset per head)."""
+    interim = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    stream = interim * 50
+    reader = ResponseReader(max_head=10 * len(interim), max_interim=1000)
+    with pytest.raises(HandshakeError, match="larger than") as info:
+        for start in range(0, len(stream), chunk_size):
+            reader.feed(stream[start : start + chunk_size])
+    assert info.value.status is None
+    assert start < 11 * len(interim)
+
+
 def test_status_line_without_reason():
     assert ResponseReader().feed(b"HTTP/1.1 503\r\nContent-Length: 0\r\n\r\n").reason == ""
 
@@ -678,6 +752,90 @@ def test_build_rejection():
         build_rejection(400, headers=[("Content-Length", "3")])
 
 
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(404.5, TypeError), (True, TypeError), ("404", TypeError), (None, TypeError), (99, ValueError),
+     (101, ValueError), (199, ValueError), (600, ValueError), (-400, ValueError)],
+)
+def test_build_rejection_refuses_bad_statuses(status, error):
+    with pytest.raises(error, match="status"):
+        build_rejection(status)
+
+
+def test_build_rejection_takes_int_enums_and_refuses_text_bodies():
+    assert build_rejection(http.HTTPStatus.NOT_FOUND).startswith(b"HTTP/1.1 404 Not Found\r\n")
+    assert build_rejection(599).startswith(b"HTTP/1.1 599 \r\n")
+    assert build_rejection(400, body=memoryview(b"no")).endswith(b"\r\n\r\nno")
+    for body in ["text", 5, None]:
+        with pytest.raises(TypeError, match="body must be bytes"):
+            build_rejection(400, body=body)
+
+
+BUILDERS = {
+    "request": lambda headers: build_request("example.com", "/", RFC_KEY, extra_headers=headers),
+    "accept": lambda headers: build_accept(RFC_KEY, extra_headers=headers),
+    "rejection": lambda headers: build_rejection(403, headers=headers),
+}
+
+
+@pytest.mark.parametrize("builder", BUILDERS.values(), ids=BUILDERS.keys())
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        ([("X-A", "a\x0bb")], ValueError),
+        ([("X-A", "a\x1bb")], ValueError),
+        ([("X-A", "a\x7fb")], ValueError),
+        ([("X-A", "a\x00b")], ValueError),
+        ([("X-A", "a\r\nX-B: b")], ValueError),
+        ([("X-A", "\u20ac")], ValueError),
+        ([("X-A", " a")], ValueError),
+        ([("X-A", "a\t")], ValueError),
+        ([("X A", "a")], ValueError),
+        ([("", "a")], ValueError),
+        ([("X-A", "a", "b")], TypeError),
+        (["ab"], TypeError),
+        ({"X-A": "a"}, TypeError),
+        ([("X-A", 1)], TypeError),
+        ([(b"X-A", "a")], TypeError),
+    ],
+)
+def test_builders_refuse_invalid_headers(builder, headers, error):
+    with pytest.raises(error, match="header"):
+        builder(headers)
+
+
+@given(
+    name=st.text(alphabet="Xy-~!: \t\r\n\x00\x7f", max_size=4),
+    value=st.text(alphabet=st.characters(max_codepoint=0x17F), max_size=6),
+)
+@settings(max_examples=300, deadline=None)
+def test_builders_accept_exactly_the_headers_the_readers_parse_back(name, value):
+    """A builder accepts a header if and only if that header line is received as exactly that header."""
+    try:
+        raw = f"HTTP/1.1 204 No Content\r\n{name}: {value}\r\n\r\n".encode("latin-1")
+        received = ResponseReader().feed(raw)
+    except (UnicodeEncodeError, HandshakeError):
+        received = None
+    expected_valid = received is not None and received.headers == [(name, value)]
+    for kind, builder in BUILDERS.items():
+        try:
+            data = builder([(name, value)])
+        except ValueError:
+            assert not expected_valid, (kind, name, value)
+            continue
+        assert expected_valid, (kind, name, value)
+        reader = RequestReader() if kind == "request" else ResponseReader()
+        assert (name, value) in reader.feed(data).headers
+
+
+def test_builders_accept_obs_text_inner_whitespace_and_empty_values():
+    headers = [("X-A", "caf\xe9"), ("X-B", "a \t b"), ("X-C", "")]
+    for kind, builder in BUILDERS.items():
+        reader = RequestReader() if kind == "request" else ResponseReader()
+        parsed = reader.feed(builder(headers)).headers
+        assert all(header in parsed for header in headers), kind
+
+
 def test_server_errors_become_responses():
     """Each HandshakeError of check_request carries what build_rejection needs."""
     for error in [server_status(method="PUT"), server_status(replace_header("Sec-WebSocket-Version", "8"))]:
@@ -701,6 +859,13 @@ def test_build_request_layout():
         {"host": "example.com\r\nX-Evil: 1"},
         {"host": "example.com\n"},
         {"host": "exa\x00mple.com"},
+        {"host": "exa mple.com"},
+        {"host": "b\xfccher.example"},
+        {"host": "example.com:65536"},
+        {"host": "[::g]"},
+        {"host": ""},
+        {"key": RFC_KEY + "\x0b"},
+        {"origin": "https://a\x1b"},
         {"target": "/chat HTTP/1.1\r\nX-Evil: 1\r\n"},
         {"target": "/a b"},
         {"target": ""},
@@ -719,6 +884,11 @@ def test_build_request_rejects_injection(kwargs):
     arguments = {"host": "example.com", "target": "/", "key": RFC_KEY, **kwargs}
     with pytest.raises(ValueError):
         build_request(**arguments)
+
+
+@pytest.mark.parametrize("host", ["[::1]:8080", "xn--bcher-kva.example", "127.0.0.1:9"])
+def test_build_request_takes_ip_literals_and_punycode(host):
+    assert check_request(RequestReader().feed(build_request(host, "/", RFC_KEY))).host == host
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,12 @@ DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 FRAME_CHARGE = 256
 WIRE_ALLOWANCE = 65536
 
+# What a server keeps of the bytes that follow the request before the application answers it. A client
+# must wait for the 101 before sending (RFC 6455 section 4.1), so this only serves clients that pipeline
+# their first frames; past it the request gets 400 rather than memory growing while the application
+# decides. A fixed 1 MiB: several socket reads, and not tied to max_message_size.
+MAX_DATA_BEFORE_ACCEPT = 1024 * 1024
+
 _CONTINUATION = int(Opcode.CONTINUATION)
 _TEXT = int(Opcode.TEXT)
 _BINARY = int(Opcode.BINARY)
@@ -521,9 +527,14 @@ class ServerConnection(Connection):
 
     ``subprotocols`` lists the ones the server speaks, in its order of preference. ``origins`` is the
     Origin policy: ``None`` allows any, else a collection of allowed Origin values (include ``None`` to
-    allow requests without Origin) or a callable taking the Origin (or None) and returning whether to
-    allow it; a refused Origin is answered with 403. The :class:`Request` event is the hook where the
-    server authenticates: it answers with :class:`AcceptConnection` or :class:`RejectConnection`.
+    allow requests without Origin; a single ``str`` is refused with TypeError, as ``in`` would test for
+    a substring) or a callable taking the Origin (or None) and returning whether to allow it; a refused
+    Origin, or a callable that raises, is answered with 403. The :class:`Request` event is the hook where
+    the server authenticates: it answers with :class:`AcceptConnection` or :class:`RejectConnection`.
+    Frames that arrive before that answer are kept, up to ``MAX_DATA_BEFORE_ACCEPT`` bytes (1 MiB; the
+    request is answered with 400 beyond), and decoded at once when the connection is accepted: with
+    permessage-deflate that can inflate ~1000-fold, so stop feeding bytes after the :class:`Request`
+    until it is answered (the asyncio layer stops within 1 KiB of the request's end).
     ``opened=True`` starts in the open state, for servers that did the HTTP upgrade themselves (see
     :mod:`wsframe.handshake` for the helpers); ``subprotocol`` then says what was negotiated.
 
@@ -549,14 +560,23 @@ class ServerConnection(Connection):
         self.origins = origins
         self._reader = handshake.RequestReader(max_line=max_request_line, max_head=max_request_head)
         self._request: handshake.ClientHandshake | None = None
+        self._data_before_accept: list[bytes] = []  # frames received while the request waits for an answer
+        self._data_before_accept_size = 0
         self._deflate_answer = None  # (response extension value, agreed parameters) or None
         if opened:
             self._open(subprotocol, ())
 
+    @property
+    def origins(self):
+        return self._origins
+
+    @origins.setter
+    def origins(self, policy) -> None:
+        self._origins = check_origin_policy(policy)
+
     def _receive_handshake(self, data) -> None:
         if self._request is not None:
-            # Bytes after the request, before the caller accepted: frames, kept for later.
-            self._unparsed += bytes(data)
+            self._hold_until_answered(data)
             return
         try:
             request = self._reader.feed(data)
@@ -573,9 +593,11 @@ class ServerConnection(Connection):
             self._reject_automatically(exc)
             return
         self._request = checked
+        self._hold_until_answered(self._reader.remaining)
+        if self.state is _CLOSED:
+            return  # refused already: too much data came with the request
         if self.deflate is not None:
             self._deflate_answer = self.deflate.accept(checked.extensions)
-        self._unparsed = bytes(self._reader.remaining)
         self._events.append(
             Request(
                 host=checked.host,
@@ -592,11 +614,26 @@ class ServerConnection(Connection):
         if self._request is None:
             self._error = HandshakeError("connection closed during the handshake", 400)
 
+    def _hold_until_answered(self, data) -> None:
+        """Keeps frames that arrive before the answer to the request, up to MAX_DATA_BEFORE_ACCEPT bytes."""
+        if not data:
+            return
+        self._data_before_accept_size += len(data)
+        if self._data_before_accept_size > MAX_DATA_BEFORE_ACCEPT:
+            self._data_before_accept = []
+            error = HandshakeError(f"over {MAX_DATA_BEFORE_ACCEPT} bytes received before the handshake was answered")
+            self._reject_automatically(error)
+            return
+        self._data_before_accept.append(bytes(data))  # a list: appending to one bytes object is quadratic
+
     def _check_origin(self, origin) -> None:
-        policy = self.origins
+        policy = self._origins
         if policy is None:
             return
-        allowed = policy(origin) if callable(policy) else origin in policy
+        try:
+            allowed = policy(origin) if callable(policy) else origin in policy
+        except Exception as exc:  # fail closed; the cause stays on the error, out of the response body
+            raise HandshakeError(f"origin {origin!r} not allowed (the origin policy failed)", 403) from exc
         if not allowed:
             raise HandshakeError(f"origin {origin!r} not allowed", 403)
 
@@ -620,13 +657,16 @@ class ServerConnection(Connection):
                 self._request.key, subprotocol=subprotocol, extensions=extensions, extra_headers=event.extra_headers
             )
             self._open(subprotocol, [DEFLATE] if parameters else [], parameters)
-            pending, self._unparsed = self._unparsed, b""
+            pending, self._data_before_accept = self._data_before_accept, []
             if pending:
-                self._receive_frames(pending)
+                self._receive_frames(b"".join(pending))
             return response
         if isinstance(event, RejectConnection):
+            # Built first: an invalid rejection raises with the request still waiting for a valid answer.
+            response = handshake.build_rejection(event.status_code, headers=event.headers, body=event.body)
             self.state = ConnectionState.CLOSED
-            return handshake.build_rejection(event.status_code, headers=event.headers, body=event.body)
+            self._data_before_accept = []
+            return response
         raise TypeError(f"cannot send {type(event).__name__}")
 
 
@@ -710,6 +750,16 @@ class ClientConnection(Connection):
     def _client_handshake_failed(self, exc: HandshakeError) -> None:
         self.state = ConnectionState.CLOSED
         self._error = exc
+
+
+def check_origin_policy(policy):
+    """Returns ``policy`` if it can be a server's ``origins`` policy; TypeError for a string.
+
+    ``origin in "https://a.example"`` would test for a substring and let ``Origin: a`` in.
+    """
+    if isinstance(policy, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"origins must be a collection of Origin values or a callable, not {type(policy).__name__}")
+    return policy
 
 
 def parse_close_payload(payload: bytes) -> tuple[int, str]:

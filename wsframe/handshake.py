@@ -8,7 +8,9 @@ compared case-insensitively.
 Status codes the server answers with (``HandshakeError.status``):
 
 * 400: any malformed request, including a request line or header line that breaks RFC 9112 syntax,
-  obs-fold continuation lines, an HTTP version other than 1.1, and every failed RFC 6455 check not below.
+  obs-fold continuation lines, an HTTP version other than 1.1, a Host that is not one valid
+  ``host[:port]`` (RFC 9110 7.2 with RFC 3986 3.2.2; a port up to 65535), an absolute-form target whose
+  authority is not one either or carries userinfo, and every failed RFC 6455 check not below.
 * 405 with ``Allow: GET``: a method other than GET (RFC 9110 requires Allow on a 405).
 * 414: a request line over ``max_line`` (in practice its length is the request target's; RFC 9112 3.2).
 * 426 with ``Upgrade: websocket`` and ``Connection: Upgrade``: no Upgrade header at all (a plain HTTP
@@ -19,12 +21,21 @@ Status codes the server answers with (``HandshakeError.status``):
 
 Line endings: CRLF, and a bare LF too (RFC 9112 2.2 lets a recipient accept it); a CR anywhere else is
 malformed. Empty lines before the start line are skipped (RFC 9112 2.2).
+
+An absolute-form target (``GET http://host/path``, which RFC 6455 4.2.1 allows) names the host: as RFC
+9112 3.2.2 requires, :attr:`ClientHandshake.host` is then the target's authority and the Host header,
+still required and checked, is ignored, so that a proxy and this server cannot disagree on the host.
+
+The builders refuse (ValueError, or TypeError for a wrong type) whatever the readers would refuse:
+header names that are not tokens, values that are not an RFC 9110 5.5 field-value (visible characters
+and obs-text, with spaces and tabs only inside), and statuses that are not an int for a final response.
 """
 
 import base64
 import binascii
 import hashlib
 import http
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
@@ -66,8 +77,16 @@ _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 _REQUEST_LINE = re.compile(rb"([%b]+) ([\x21-\x7e]+) (HTTP/[0-9]\.[0-9])" % _TCHARS.encode())
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _HEADER_NAME = re.compile(rb"[%b]+" % _TCHARS.encode())
-_BAD_VALUE_CHAR = re.compile(rb"[^\t\x20-\x7e\x80-\xff]")
-_BAD_HEADER_CHAR = re.compile("[\r\n\x00]")
+_FIELD_CHARS = "\t\x20-\x7e\x80-\xff"  # field-value characters of RFC 9110 5.5: VCHAR, obs-text, SP, HTAB
+_BAD_VALUE_CHAR = re.compile(b"[^%b]" % _FIELD_CHARS.encode("latin-1"))
+_BAD_FIELD_CHAR = re.compile(f"[^{_FIELD_CHARS}]")
+# Host = uri-host [ ":" port ] (RFC 9110 7.2): a non-empty reg-name (IPv4 addresses included) or an IP-literal.
+_SUB_DELIMS_UNRESERVED = "A-Za-z0-9\\-._~!$&'()*+,;="
+_HOST = re.compile(
+    f"(?:(?:[{_SUB_DELIMS_UNRESERVED}]|%[0-9A-Fa-f]{{2}})+"
+    f"|\\[(?:(?P<ipv6>[0-9A-Fa-f:.]+)|[vV][0-9A-Fa-f]+\\.[{_SUB_DELIMS_UNRESERVED}:]+)\\])"
+    "(?::(?P<port>[0-9]{0,5}))?"
+)
 
 
 def accept_token(key: str) -> str:
@@ -148,9 +167,6 @@ class _HeadReader:
         self.max_headers = max_headers
         self.remaining = b""
         self._partial = bytearray()
-        self._start_head()
-
-    def _start_head(self) -> None:
         self._head_size = 0
         self._start = None
         self._headers = []
@@ -264,7 +280,8 @@ class ResponseReader(_HeadReader):
     """The client's incremental parser of the server's response.
 
     A 101 response is complete at its blank line and :attr:`remaining` holds the bytes after it
-    (WebSocket frames). Interim 1xx responses are skipped. Other responses carry a body read by
+    (WebSocket frames). Interim 1xx responses are skipped, at most ``max_interim`` of them, and
+    ``max_head`` bounds all the heads received together. Other responses carry a body read by
     Content-Length, or until :meth:`feed_eof` when there is none; a body over ``max_body`` bytes is cut
     there (the connection is failing anyway). With a Transfer-Encoding the response ends at its head
     and the undecoded body stays in :attr:`remaining`. Errors raise :class:`HandshakeError` with
@@ -274,10 +291,17 @@ class ResponseReader(_HeadReader):
     _fail_status = None
 
     def __init__(
-        self, max_line: int = 8192, max_head: int = 65536, max_headers: int = 128, max_body: int = 65536
+        self,
+        max_line: int = 8192,
+        max_head: int = 65536,
+        max_headers: int = 128,
+        max_body: int = 65536,
+        max_interim: int = 8,
     ) -> None:
         super().__init__(max_line, max_head, max_headers)
         self.max_body = max_body
+        self.max_interim = max_interim
+        self._interim_count = 0
         self._state = _HEAD
         self._body = bytearray()
         self._body_length = 0
@@ -295,7 +319,10 @@ class ResponseReader(_HeadReader):
             pos = end
             status = self._start[0]
             if 100 <= status < 200 and status != 101:
-                self._start_head()
+                self._interim_count += 1
+                if self._interim_count > self.max_interim:
+                    raise self._error(f"more than {self.max_interim} interim 1xx responses")
+                self._start, self._headers = None, []  # the head size keeps counting across them
                 continue
             if status == 101 or status == 204 or status == 304:
                 return self._finish(data[pos:])
@@ -355,6 +382,34 @@ def _is_token(value: str) -> bool:
     return _TOKEN.fullmatch(value) is not None
 
 
+def _is_host(value: str) -> bool:
+    """Whether ``value`` is one valid ``host[:port]`` (see _HOST), with a real IPv6 address and port."""
+    match = _HOST.fullmatch(value)
+    if match is None:
+        return False
+    ipv6, port = match.group("ipv6", "port")
+    if ipv6 is not None:
+        try:
+            ipaddress.IPv6Address(ipv6)
+        except ValueError:
+            return False
+    return not port or int(port) <= 65535
+
+
+def _request_host(target: str, host_header: str) -> str:
+    """The host a request names: the authority of an absolute-form target (RFC 9112 3.2.2), else Host."""
+    if not _is_host(host_header):
+        raise HandshakeError(f"Host header {host_header[:64]!r} is not a valid host[:port]")
+    if target.startswith("/"):
+        return host_header
+    authority = re.match("[^/]*//([^/?#]*)", target).group(1)
+    if "@" in authority:
+        raise HandshakeError("userinfo in the request target")
+    if not _is_host(authority):
+        raise HandshakeError(f"authority {authority[:64]!r} of the request target is not a valid host[:port]")
+    return authority
+
+
 def _single_header(headers, name: str, *, required: bool = True) -> str | None:
     """The one value of header ``name``; 400 if it is repeated, or missing and ``required``."""
     values = header_values(headers, name)
@@ -389,6 +444,7 @@ def check_request(request: HTTPRequest) -> ClientHandshake:
     host = _single_header(headers, "Host")
     if not host:
         raise HandshakeError("empty Host header")
+    host = _request_host(target, host)
     if header_values(headers, "Transfer-Encoding") or any(v != "0" for v in header_values(headers, "Content-Length")):
         raise HandshakeError("a WebSocket upgrade request must not have a body")
     version = _single_header(headers, "Sec-WebSocket-Version", required=False)
@@ -494,23 +550,29 @@ def format_extensions(extensions) -> str:
     return ", ".join(elements)
 
 
-def _format_headers(headers) -> list[str]:
-    """Header lines ``name: value``; ValueError on a non-token name or CR, LF or NUL in a value."""
-    lines = []
-    for name, value in headers:
+def _check_headers(headers) -> list[tuple[str, str]]:
+    """``headers`` as a list, each checked as the readers would (TypeError, ValueError with the reason)."""
+    checked = []
+    for header in headers:
+        if not (isinstance(header, (tuple, list)) and len(header) == 2):
+            raise TypeError(f"a header must be a (name, value) pair, not {header!r}")
+        name, value = header
+        if not (isinstance(name, str) and isinstance(value, str)):
+            raise TypeError(f"header name and value must be str, not {type(name).__name__} and {type(value).__name__}")
         if not _is_token(name):
             raise ValueError(f"invalid header name {name!r}")
-        if _BAD_HEADER_CHAR.search(value):
-            raise ValueError(f"CR, LF or NUL in the value of header {name}")
-        lines.append(f"{name}: {value}\r\n")
-    return lines
+        bad = _BAD_FIELD_CHAR.search(value)
+        if bad is not None:
+            raise ValueError(f"character {bad.group()!r} not allowed in the value of header {name}")
+        if value != value.strip(" \t"):
+            raise ValueError(f"leading or trailing whitespace in the value of header {name}")
+        checked.append((name, value))
+    return checked
 
 
 def _encode_head(start_line: str, headers) -> bytes:
-    try:
-        return "".join([start_line, *_format_headers(headers), "\r\n"]).encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"header text outside latin-1: {exc.object[exc.start : exc.end]!r}") from None
+    lines = [f"{name}: {value}\r\n" for name, value in _check_headers(headers)]
+    return "".join([start_line, *lines, "\r\n"]).encode("latin-1")
 
 
 def build_accept(key: str, *, subprotocol: str | None = None, extensions: str | None = None, extra_headers=()) -> bytes:
@@ -534,14 +596,21 @@ def build_rejection(status: int, *, headers=(), body: bytes = b"") -> bytes:
 
     Adds Content-Length, Content-Type text/plain when there is a body and none is given, and the
     ``close`` option to the Connection header (merged with any given, e.g. ``Upgrade`` for a 426).
+    ``status`` is an int from 200 to 599 and ``body`` bytes-like (else TypeError or ValueError).
     """
+    if isinstance(status, bool) or not isinstance(status, int):
+        raise TypeError(f"status must be an int, not {type(status).__name__}")
+    status = int(status)  # an IntEnum such as http.HTTPStatus formats as its number
     if not 200 <= status <= 599:
-        raise ValueError(f"status {status} is not a final non-informational status")
+        raise ValueError(f"status {status} is not a final non-informational status (200 to 599)")
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise TypeError(f"body must be bytes, not {type(body).__name__}")
+    body = bytes(body)
     try:
         reason = http.HTTPStatus(status).phrase
     except ValueError:
         reason = ""
-    headers = list(headers)
+    headers = _check_headers(headers)
     if header_values(headers, "Content-Length") or header_values(headers, "Transfer-Encoding"):
         raise ValueError("build_rejection sets the body framing itself")
     connection = header_tokens(headers, "Connection")
@@ -552,7 +621,7 @@ def build_rejection(status: int, *, headers=(), body: bytes = b"") -> bytes:
     if "close" not in (token.lower() for token in connection):
         connection.append("close")
     headers.append(("Connection", ", ".join(connection)))
-    return _encode_head(f"HTTP/1.1 {status} {reason}\r\n", headers) + bytes(body)
+    return _encode_head(f"HTTP/1.1 {status} {reason}\r\n", headers) + body
 
 
 def build_request(
@@ -568,8 +637,11 @@ def build_request(
     """The client's upgrade request: ``GET target HTTP/1.1`` with the RFC 6455 4.1 headers.
 
     ``extensions`` is a Sec-WebSocket-Extensions value (see :func:`format_extensions`). ValueError on
-    anything that could inject header lines (CR, LF or NUL; whitespace in the target; non-token names).
+    what a server would refuse: a ``host`` that is not ``host[:port]`` (an IDN in its ASCII form,
+    ``str.encode("idna")``), a target that is not visible ASCII, invalid header names or values.
     """
+    if not _is_host(host):
+        raise ValueError(f"host {host!r} is not a valid host[:port]")
     if not re.fullmatch("[\x21-\x7e]+", target):
         raise ValueError(f"request target {target!r} must be non-empty visible ASCII without spaces")
     headers = [

@@ -6,6 +6,7 @@ same order (see src/CONTRACT.md, section 3).
 
 import operator
 import struct
+import sys
 
 from ..errors import InvalidUTF8, MessageTooBig, ProtocolError
 from .buffers import contiguous_bytes
@@ -140,23 +141,31 @@ def decode_header(data, offset=0, *, expect_mask=None, allowed_rsv=0):
     return _parse_header(view, offset, expect_mask, _check_allowed_rsv(allowed_rsv))
 
 
-def _check_limit(name: str, limit):
+def _check_limit(name: str, limit) -> int:
+    """A size limit: None (no limit) and limits past sys.maxsize become sys.maxsize, the most bytes a
+    buffer can hold (the native decoder casts every length within the limit to Py_ssize_t)."""
     if limit is None:
-        return None
+        return sys.maxsize
     limit = operator.index(limit)
     if limit < 0:
         raise ValueError(f"{name} must be None or >= 0, not {limit}")
-    return limit
+    return min(limit, sys.maxsize)
 
 
 def _check_message_types(messages):
-    """The pair (text_type, bytes_type) of tuple subclasses, or None."""
+    """The pair (text_type, bytes_type), or None. A type is accepted when tuple.__new__ may build it
+    (Python's own safety check): tuple subclasses of another C layout, like time.struct_time, are not."""
     if messages is None:
         return None
-    if not (type(messages) is tuple and len(messages) == 2 and all(
-            isinstance(cls, type) and issubclass(cls, tuple) for cls in messages)):
-        raise TypeError(f"messages must be None or a pair of tuple subclasses, not {messages!r}")
-    return messages
+    if type(messages) is tuple and len(messages) == 2 and all(
+            isinstance(cls, type) and issubclass(cls, tuple) for cls in messages):
+        try:
+            for cls in messages:
+                tuple.__new__(cls, ())
+            return messages
+        except TypeError:
+            pass
+    raise TypeError(f"messages must be None or a pair of tuple subclasses, not {messages!r}")
 
 
 class FrameDecoder:
@@ -179,16 +188,25 @@ class FrameDecoder:
     in the last ``decode`` result.
     """
 
+    _busy = False  # inside decode(): a call from code run there (a GC callback, a thread) is refused
+
     def __init__(self, *, expect_mask, allowed_rsv=0, max_frame_size=None, max_message_size=None, stream=False,
                  messages=None):
-        self._expect_mask = None if expect_mask is None else bool(expect_mask)
-        self._allowed_rsv = _check_allowed_rsv(allowed_rsv)
-        self._max_frame_size = _check_limit("max_frame_size", max_frame_size)
-        self._max_message_size = _check_limit("max_message_size", max_message_size)
-        self._stream = bool(stream)
+        # Every argument is checked before any state changes: a failed call leaves the decoder as it was.
+        allowed_rsv = _check_allowed_rsv(allowed_rsv)
+        max_frame_size = _check_limit("max_frame_size", max_frame_size)
+        max_message_size = _check_limit("max_message_size", max_message_size)
         message_types = _check_message_types(messages)
+        if self._busy:
+            raise RuntimeError("FrameDecoder.__init__() called during decode()")
+        self._expect_mask = None if expect_mask is None else bool(expect_mask)
+        self._allowed_rsv = allowed_rsv
+        self._max_frame_size = max_frame_size  # at most sys.maxsize (None is that)
+        self._max_message_size = max_message_size
+        self._stream = bool(stream)
         self._message_types = None if self._stream else message_types
         self._error = None
+        self._failure = None  # any other exception that escaped decode(): raised again by every later call
         self._last_frame_count = 0
         # The frame in progress: between its header and the end of its payload.
         self._in_frame = False
@@ -205,7 +223,7 @@ class FrameDecoder:
         self._text = False  # uncompressed text: validated as UTF-8
         self._message_opcode = 0  # its first frame's opcode
         self._assembling = False  # message mode: its payload is collected in _parts, to emit it whole
-        self._parts = []
+        self._parts = bytearray()  # joined as frames come: a flood of empty fragments costs nothing
         self._message_size = 0  # payload bytes announced so far
         self._utf8 = Utf8Validator()  # over the whole message, when it is uncompressed text
         self._utf8_complete = True  # the text so far ends on a character boundary
@@ -216,9 +234,24 @@ class FrameDecoder:
         Returns ``(frames, consumed, error)``: frames as ``(opcode, fin, rsv, payload)`` tuples; consumed,
         the bytes of data used (the rest, a partial header, must be passed again with more data); error,
         None or the ProtocolError that ended the stream (then consumed counts the bytes before the frame
-        that failed, and every later call returns ``([], 0, error)``).
+        that failed, and every later call returns ``([], 0, error)``). Any other exception (MemoryError)
+        leaves the decoder failed: every later call raises it again.
         """
         view = contiguous_bytes(data)
+        if self._failure is not None:
+            raise self._failure.with_traceback(None)
+        if self._busy:
+            raise RuntimeError("FrameDecoder.decode() called during decode()")
+        self._busy = True
+        try:
+            return self._decode(view)
+        except BaseException as exc:
+            self._failure = exc
+            raise
+        finally:
+            self._busy = False
+
+    def _decode(self, view):
         self._last_frame_count = 0
         if self._error is not None:
             return [], 0, self._error
@@ -260,7 +293,7 @@ class FrameDecoder:
                 raise ProtocolError("continuation frame without a message to continue")
             if opcode != 0 and self._in_message:
                 raise ProtocolError("new message started inside a fragmented message")
-        if self._max_frame_size is not None and length > self._max_frame_size:
+        if length > self._max_frame_size:
             raise MessageTooBig(f"frame of {length} bytes exceeds the limit of {self._max_frame_size} bytes")
         if data_frame:
             if opcode != 0:
@@ -268,26 +301,25 @@ class FrameDecoder:
                 self._message_size = 0
                 self._utf8.reset()
                 self._utf8_complete = True
-            if not self._compressed and self._max_message_size is not None:
+            if not self._compressed:
                 total = self._message_size + length
                 if total > self._max_message_size:
                     raise MessageTooBig(
                         f"message of {total} bytes or more exceeds the limit of {self._max_message_size} bytes"
                     )
-            self._message_size += length
+                self._message_size = total
             self._in_message = not fin
             # A continuation frame keeps the message's text flag from its first frame.
             if opcode != 0:
                 self._text = opcode == 1 and not self._compressed
                 self._message_opcode = opcode
                 self._assembling = self._message_types is not None and rsv == 0
-                self._parts = []
             elif rsv and self._assembling:
                 # This message cannot be one message item: what came so far goes out as one frame.
                 self._assembling = False
-                frames.append((self._message_opcode, False, 0, b"".join(self._parts)))
+                frames.append((self._message_opcode, False, 0, bytes(self._parts)))
                 self._last_frame_count += 1
-                self._parts = []
+                self._parts = bytearray()
         self._in_frame = True
         self._fin, self._rsv, self._opcode = fin, rsv, opcode
         self._remaining = length
@@ -337,12 +369,12 @@ class FrameDecoder:
     def _assemble(self, payload, frames):
         """Message mode: keeps a data frame's payload; after the final frame, appends the message item."""
         if not self._fin:
-            self._parts.append(payload)
+            self._parts += payload
             return
-        if self._parts:
-            self._parts.append(payload)
-            payload = b"".join(self._parts)
-            self._parts = []
+        if self._parts:  # a fragmented message: _parts is emptied here, so it is empty at every start
+            self._parts += payload
+            payload = self._parts if self._text else bytes(self._parts)  # text is decoded from it anyway
+            self._parts = bytearray()
         text_type, bytes_type = self._message_types
         if self._text:
             try:

@@ -47,6 +47,16 @@ class _ClientWebSocket(WebSocket):
             self._opened.set_exception(self._closed_error())
 
 
+def _ascii_host(hostname: str) -> str:
+    """The host name as sent in Host and SNI and resolved: IDNA for a non-ASCII name (RFC 5890)."""
+    if hostname.isascii():
+        return hostname
+    try:
+        return hostname.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"host {hostname!r} is not a valid internationalized domain name: {exc}") from None
+
+
 class connect:
     """Opens a WebSocket connection to a ``ws://`` or ``wss://`` URL.
 
@@ -61,6 +71,11 @@ class connect:
     for none); ``origin`` the Origin header; ``extra_headers`` more ``(name, value)`` request headers;
     ``ssl`` an :class:`ssl.SSLContext` for wss (default: :func:`ssl.create_default_context`). The other
     options are those of :func:`~wsframe.asyncio.serve`.
+
+    The URL is checked at once (ValueError): credentials in it (``ws://user:pass@host/``) are refused,
+    not sent (put an ``Authorization`` header in ``extra_headers`` instead), as are a fragment (RFC 6455
+    3) and port 0; an internationalized host name is sent and resolved in its ASCII (IDNA 2003,
+    ``str.encode("idna")``) form.
     """
 
     def __init__(
@@ -81,12 +96,18 @@ class connect:
         ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(url)
+        if "@" in parts.netloc:  # checked first: the message must not repeat the credentials
+            raise ValueError("credentials in a WebSocket URL are not supported: send an Authorization header")
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
+        if "#" in url:
+            raise ValueError(f"a WebSocket URL has no fragment: {url!r}")
+        if parts.port == 0:  # parts.port raises ValueError itself for ports that are not 0 to 65535
+            raise ValueError(f"port 0 in {url!r}")
         secure = parts.scheme == "wss"
         if ssl is not None and not secure:
             raise ValueError("an ssl context was given for a ws:// URL")
-        self._host = parts.hostname
+        self._host = _ascii_host(parts.hostname)
         self._port = parts.port or (443 if secure else 80)
         self._ssl = (ssl or ssl_module.create_default_context()) if secure else None
         host = f"[{self._host}]" if ":" in self._host else self._host

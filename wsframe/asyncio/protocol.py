@@ -9,14 +9,16 @@ the bytes it returns. Everything else here is flow control and timers:
 
 * reading pauses while more than ``max_queue`` messages, or more than ``max_queue_bytes`` bytes of them
   (as :func:`sys.getsizeof` counts: a str takes up to 4 bytes per character), wait for the application,
-  and resumes when it has taken them down to a quarter of both; a server also pauses reading while its
-  transport's write buffer is above the high-water mark (a peer that floods pings without reading its
-  pongs);
+  and resumes when it has taken them down to a quarter of both; it also pauses while the transport's
+  write buffer is above the high-water mark (a peer that floods pings without reading its pongs), and
+  on a server while the application decides on the request (``process_request``);
 * a read is fed to the codec 1 KiB at a time while compression is negotiated and during the handshake,
   and what is left of it once reading pauses waits here: compressed data can inflate ~1000-fold, so one
-  read could otherwise queue a thousand times its size (the handshake: frames sent with the request or
-  response are decoded at once when it completes);
-* :meth:`send` waits while the write buffer is above the high-water mark;
+  read could otherwise queue a thousand times its size (and frames that came with the request or the
+  response are decoded at once when the handshake completes);
+* :meth:`send` waits while the write buffer is above the high-water mark; if the peer then reads
+  nothing for ``close_timeout`` seconds the transport is dropped (two peers that stopped reading while
+  blocked writing to each other would otherwise wait forever);
 * a keepalive ping every ``ping_interval`` seconds; no pong within ``ping_timeout``: close with 1011;
 * after our close frame (or the codec's, after a peer's error) the transport is dropped once the
   closing handshake is over, or after ``close_timeout`` seconds at the latest.
@@ -77,10 +79,6 @@ class WebSocket(asyncio.Protocol):
     application (None: no bound); see the module doc for how reading pauses.
     """
 
-    # A server stops reading while its writes are blocked, so a peer cannot make it queue pongs without
-    # bound. A client does not, so that two peers blocked writing to each other never both stop reading.
-    _pause_reading_on_write_pressure = False
-
     def __init__(
         self,
         connection,
@@ -121,6 +119,8 @@ class WebSocket(asyncio.Protocol):
         self._closed = self._loop.create_future()  # done at connection_lost
         self._keepalive_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
+        self._write_stall_timer: asyncio.TimerHandle | None = None
+        self._write_buffer_at_check = 0  # the write buffer's size when the stall timer was set
 
     @property
     def subprotocol(self) -> str | None:
@@ -267,7 +267,7 @@ class WebSocket(asyncio.Protocol):
         self._handle_events()
         if self.close_code is None:
             self.close_code, self.close_reason = 1006, ""
-        for timer in (self._keepalive_timer, self._close_timer):
+        for timer in (self._keepalive_timer, self._close_timer, self._write_stall_timer):
             if timer is not None:
                 timer.cancel()
         self._wake_receiver()
@@ -282,15 +282,18 @@ class WebSocket(asyncio.Protocol):
             self._closed.set_result(None)
 
     def pause_writing(self) -> None:
+        # Reading stops too, so that a peer cannot make us queue pongs without bound.
         self._writing_paused = True
-        if self._pause_reading_on_write_pressure:
-            self._update_reading()
+        self._update_reading()
+        self._start_write_stall_timer()
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        if self._write_stall_timer is not None:
+            self._write_stall_timer.cancel()
+            self._write_stall_timer = None
         self._wake_writers()
-        if self._pause_reading_on_write_pressure:
-            self._update_reading()
+        self._update_reading()
 
     # -- from the codec's events to the application ----------------------------------------------
 
@@ -389,10 +392,10 @@ class WebSocket(asyncio.Protocol):
         """Pauses or resumes reading; always reads while closing (to see the peer's close frame or EOF)."""
         if self._lost:
             return
-        closing = self._sent_close is not None or self.connection.state is _CLOSED
-        pause = not closing and (
-            self._queue_full or (self._writing_paused and self._pause_reading_on_write_pressure)
-        )
+        state = self.connection.state
+        closing = self._sent_close is not None or state is _CLOSED
+        awaiting_answer = self.request is not None and state is ConnectionState.CONNECTING
+        pause = not closing and (self._queue_full or self._writing_paused or awaiting_answer)
         if pause != self._reading_paused:
             self._reading_paused = pause
             if pause:
@@ -438,6 +441,23 @@ class WebSocket(asyncio.Protocol):
 
     def _close_timed_out(self) -> None:
         logger.debug("dropping %s: no close within %s s", self.remote_address, self.close_timeout)
+        self.transport.abort()
+
+    def _start_write_stall_timer(self) -> None:
+        if not self._lost:
+            self._write_buffer_at_check = self.transport.get_write_buffer_size()
+            self._write_stall_timer = self._loop.call_later(self.close_timeout, self._write_stall_timed_out)
+
+    def _write_stall_timed_out(self) -> None:
+        """Writing has stayed blocked for close_timeout: go on waiting while the peer reads (the buffer
+        shrank), else drop it; a slow reader is thus kept, a stuck or deadlocked one is not."""
+        self._write_stall_timer = None
+        if self._lost or not self._writing_paused:
+            return
+        if self.transport.get_write_buffer_size() < self._write_buffer_at_check:
+            self._start_write_stall_timer()
+            return
+        logger.debug("dropping %s: it read nothing for %s s of blocked writes", self.remote_address, self.close_timeout)
         self.transport.abort()
 
     # -- keepalive -------------------------------------------------------------------------------
