@@ -12,14 +12,17 @@ import shutil
 import socket
 import ssl
 import subprocess
+import tracemalloc
+import zlib
 
 import pytest
 
 from wsframe import encode_frame, handshake
 from wsframe.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, connect, serve
 from wsframe.connection import ClientConnection, ConnectionState, ServerConnection
+from wsframe.deflate import PerMessageDeflate
 from wsframe.errors import HandshakeError, HandshakeRejected
-from wsframe.events import AcceptConnection, CloseConnection, RejectConnection, Request, TextMessage
+from wsframe.events import AcceptConnection, BytesMessage, CloseConnection, RejectConnection, Request, TextMessage
 
 TEST_TIMEOUT = 20.0
 MASK = b"\x0f\x1e\x2d\x3c"
@@ -150,7 +153,9 @@ def test_echo_text_and_binary(run):
 def test_echo_large_messages(run, compression):
     text = "wsframe ✓ " * 120_000  # 1.3 MB of UTF-8
     binary = bytes(range(256)) * 5000  # 1.28 MB
-    options = {} if compression else {"compression": None}
+    options = {"max_message_size": 2 << 20}  # over the 1 MiB default
+    if not compression:
+        options["compression"] = None
 
     async def main():
         async with await serve(echo, port=0, **options) as server:
@@ -906,6 +911,101 @@ def test_slow_consumer_pauses_reading_then_resumes(run):
     run(main())
 
 
+def test_queued_bytes_pause_reading(run):
+    release = None
+    server_side = []
+
+    async def handler(ws):
+        server_side.append(ws)
+        await release.wait()
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        async with await serve(handler, port=0, compression=None, max_queue=None) as server:
+            async with connect(url(server), compression=None) as ws:
+                for _ in range(3):
+                    await ws.send(b"x" * 600_000)
+                await until(lambda: server_side and not server_side[0].transport.is_reading())
+                await asyncio.sleep(0.05)
+                # 1.2 MB queued is over the 1 MiB default: the third message stays out (a read is 256 KiB).
+                assert len(server_side[0]._messages) == 2
+                release.set()
+
+    run(main())
+
+
+@pytest.mark.parametrize("kind", ["binary", "text"])
+def test_unread_compressed_messages_pin_at_most_the_documented_bound(run, kind):
+    # Issue 14.5: 40 small compressed messages the application never read took 300 MiB with the old
+    # defaults (16 MiB messages, a queue of 16, whole reads inflated at once). Each here is 1 MiB, the
+    # default limit, and about 1 KiB on the wire; text takes 4 bytes per character as a str (the emoji).
+    def message(index):
+        if kind == "binary":
+            return bytes([index]) + b"\x00" * ((1 << 20) - 1)
+        return f"{index:02}" + "a" * ((1 << 20) - 6) + "\U0001f600"
+
+    bound = (4.7 if kind == "binary" else 10.7) * 2**20  # the README's worst case per connection
+    release = None
+    received = []
+
+    async def handler(ws):
+        await release.wait()
+        for index in range(40):
+            received.append(await ws.recv() == message(index))
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        async with await serve(handler, port=0) as server:
+            async with connect(url(server)) as ws:
+                [server_ws] = server.connections
+                tracemalloc.start()
+                try:
+                    before = tracemalloc.get_traced_memory()[0]
+                    for index in range(40):
+                        await ws.send(message(index))
+                    await until(lambda: not server_ws.transport.is_reading())
+                    await asyncio.sleep(0.05)
+                    pinned = tracemalloc.get_traced_memory()[0] - before
+                finally:
+                    tracemalloc.stop()
+                assert pinned < bound
+                assert len(server_ws._messages) < 40
+                release.set()  # then every message arrives, in order, the rest of the read included
+                await until(lambda: len(received) == 40)
+                assert all(received)
+
+    run(main())
+
+
+def test_client_takes_messages_sent_with_the_101_within_its_queue_limits(run):
+    # The response and 40 compressed 1 MiB messages (~40 KB) in one write: fed 1 KiB at a time, the
+    # client stops once its queue is over the limit and keeps the rest of the read, in order.
+    def message(index):
+        return bytes([index]) + b"\x00" * ((1 << 20) - 1)
+
+    async def raw_server(reader, writer):
+        conn = ServerConnection(deflate=PerMessageDeflate())
+        while not list(conn.events()):
+            conn.receive_data(await reader.read(65536))
+        wire = conn.send(AcceptConnection()) + b"".join(conn.send(BytesMessage(message(i))) for i in range(40))
+        writer.write(wire)
+        await reader.read()  # until the client leaves
+
+    async def main():
+        server = await asyncio.start_server(raw_server, "127.0.0.1", 0)
+        async with server:
+            ws = await connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+            await until(lambda: not ws.transport.is_reading())
+            assert ws.extensions == ["permessage-deflate"] and len(ws._messages) < 40
+            for index in range(40):
+                assert await ws.recv() == message(index)
+            ws.transport.abort()
+
+    run(main())
+
+
 def test_recv_from_two_coroutines_is_refused(run):
     async def main():
         async with await serve(echo, port=0) as server:
@@ -960,6 +1060,50 @@ def test_frames_pipelined_behind_the_request_are_served(run):
             while len(events) < 2:
                 events += await raw.events()
             assert events[1] == TextMessage("early")
+            raw.writer.transport.abort()
+
+    run(main())
+
+
+def test_compressed_frames_pipelined_behind_the_request_stay_within_the_queue_limits(run):
+    # Sent with the request, 40 compressed 1 MiB messages (~40 KB): reading stops within 1 KiB of the
+    # request's end while process_request decides, so the accept decodes little, the rest as the queue allows.
+    def message(index):
+        return bytes([index]) + b"\x00" * ((1 << 20) - 1)
+
+    def compressed(data):
+        compressor = zlib.compressobj(wbits=-15)
+        return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+    release = None
+    server_side = []
+
+    async def process_request(request):
+        await asyncio.sleep(0.05)
+
+    async def handler(ws):
+        server_side.append(ws)
+        await release.wait()
+        for index in range(40):
+            server_side.append(await ws.recv() == message(index))
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        async with await serve(handler, port=0, process_request=process_request) as server:
+            raw = await RawClient.open(server, handshake=False)
+            raw.connection = ClientConnection(deflate=PerMessageDeflate())
+            request = raw.connection.send(Request(host="127.0.0.1", target="/"))
+            frames = b"".join(encode_frame(0x2, compressed(message(i)), rsv=4, mask_key=MASK) for i in range(40))
+            raw.writer.write(request + frames)
+            await until(lambda: server_side)
+            ws = server_side[0]
+            assert ws.extensions == ["permessage-deflate"]
+            await until(lambda: not ws.transport.is_reading())
+            assert len(ws._messages) < 40
+            release.set()
+            await until(lambda: len(server_side) == 41)
+            assert all(server_side[1:])
             raw.writer.transport.abort()
 
     run(main())

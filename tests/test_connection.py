@@ -525,9 +525,12 @@ def test_whole_conversation_in_random_splits_gives_the_same_events(cuts):
 
 # -- permessage-deflate -----------------------------------------------------------------------------
 
+import os  # noqa: E402
+import tracemalloc  # noqa: E402
 import zlib  # noqa: E402
 
 from wsframe._hotpath import Utf8Validator  # noqa: E402
+from wsframe.connection import FRAME_CHARGE, WIRE_ALLOWANCE  # noqa: E402
 from wsframe.deflate import PerMessageDeflate  # noqa: E402
 
 
@@ -729,6 +732,80 @@ def test_deflate_fragmented_bomb_refused_within_the_limit():
     server.receive_data(compressed_frames(2, bomb, cuts))
     with pytest.raises(MessageTooBig):
         drain(server)
+
+
+def one_message_in_tiny_frames(frame_size, frames):
+    """A compressed message of about ``frames`` frames after the first, each ``frame_size`` (0 or 1) bytes."""
+    if frame_size == 0:
+        data = b"abc"
+        head, rest = raw_deflate(data), []
+    else:
+        data = os.urandom(frames)  # incompressible: stored blocks, each byte inflating to about one byte
+        payload = raw_deflate(data)
+        head, rest = payload[:1], [payload[i : i + 1] for i in range(1, len(payload))]
+    wire = client_frame(2, head, fin=False, rsv=4)
+    wire += b"".join(client_frame(0, piece, fin=False) for piece in rest) if rest else client_frame(0, fin=False) * frames
+    return wire + client_frame(0), data
+
+
+@pytest.mark.parametrize("frame_size", [0, 1])
+def test_deflate_message_in_many_tiny_frames_is_joined_as_it_comes(frame_size):
+    # Issue 14.1: each frame of a fragmented compressed message stayed a list item until the message
+    # ended (50k frames: 4.4 MiB for empty ones, 6 MiB for 1-byte ones; 3 M empty frames: 270 MiB).
+    server, _ = deflate_pair(max_message_size=16 << 20)  # a wire budget of ~130k frames: not reached
+    wire, data = one_message_in_tiny_frames(frame_size, 50_000)
+    events = []
+    tracemalloc.start()
+    try:
+        for start in range(0, len(wire), 16384):
+            server.receive_data(wire[start : start + 16384])
+            events += drain(server)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert events == [BytesMessage(data)]
+    assert peak < 1.5 * 2**20
+
+
+def test_deflate_message_wire_budget_refused_with_1009_past_it():
+    limit = 4096
+    first = raw_deflate(b"abc")
+    # The first frame and the empty ones after it, the final one included, each count FRAME_CHARGE more.
+    allowed = (2 * limit + WIRE_ALLOWANCE - len(first) - FRAME_CHARGE) // FRAME_CHARGE
+    for empty_frames in (allowed, allowed + 1):
+        server, _ = deflate_pair(max_message_size=limit)
+        wire = client_frame(1, first, fin=False, rsv=4) + client_frame(0, fin=False) * (empty_frames - 1)
+        server.receive_data(wire + client_frame(0))
+        if empty_frames == allowed:
+            assert drain(server) == [TextMessage("abc")]
+            continue
+        with pytest.raises(MessageTooBig) as info:
+            drain(server)
+        assert str(info.value) == (
+            f"compressed message of more than {2 * limit + WIRE_ALLOWANCE} bytes on the wire "
+            f"(each frame counting {FRAME_CHARGE} bytes more than its payload)"
+        )
+        assert int.from_bytes(server.data_to_send()[2:4], "big") == 1009
+
+
+def test_deflate_wire_budget_leaves_room_for_the_largest_message_in_256_byte_frames():
+    limit = 65536
+    data = os.urandom(limit)  # incompressible: the compressed form is a little larger than the message
+    payload = raw_deflate(data)
+    server, _ = deflate_pair(max_message_size=limit)
+    server.receive_data(compressed_frames(2, payload, range(256, len(payload), 256)))
+    assert drain(server) == [BytesMessage(data)]
+
+
+def test_deflate_wire_budget_not_applied_in_stream_mode():
+    # Each piece is handed on as it comes: nothing accumulates, the application sees every frame.
+    server, _ = deflate_pair(max_message_size=4096, stream_messages=True)
+    frames = (2 * 4096 + WIRE_ALLOWANCE) // FRAME_CHARGE + 10
+    server.receive_data(client_frame(1, raw_deflate(b"abc"), fin=False, rsv=4) + client_frame(0, fin=False) * frames)
+    server.receive_data(client_frame(0))
+    events = drain(server)
+    assert len(events) == frames + 2 and "".join(event.data for event in events) == "abc"
+    assert events[-1].message_finished
 
 
 # -- message events are tuples underneath ------------------------------------------------------------

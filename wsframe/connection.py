@@ -22,7 +22,7 @@ import enum
 from . import handshake
 from ._hotpath import FrameDecoder, FrameEncoder, Utf8Validator, encode_frame, validate_utf8
 from .deflate import EXTENSION_NAME as DEFLATE, Compressor, Decompressor, DeflateParameters, PerMessageDeflate
-from .errors import HandshakeError, InvalidState, InvalidUTF8, ProtocolError, WebSocketError
+from .errors import HandshakeError, InvalidState, InvalidUTF8, MessageTooBig, ProtocolError, WebSocketError
 from .events import (
     AcceptConnection,
     BytesMessage,
@@ -38,12 +38,20 @@ from .frames import MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode, is_valid_clos
 
 __all__ = ["ConnectionState", "ServerConnection", "ClientConnection", "Connection"]
 
-DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+
+# What a compressed message may cost on the wire, which its inflated size does not bound (an empty frame,
+# or an empty deflate block, inflates to nothing): each frame counts its payload plus FRAME_CHARGE bytes
+# (the work of handling a frame), and a message may count at most 2 * max_message_size + WIRE_ALLOWANCE
+# bytes, refused with 1009 beyond. That leaves room for a message of the maximum size, incompressible,
+# in frames of 256 payload bytes or more.
+FRAME_CHARGE = 256
+WIRE_ALLOWANCE = 65536
 
 # What a server keeps of the bytes that follow the request before the application answers it. A client
 # must wait for the 101 before sending (RFC 6455 section 4.1), so this only serves clients that pipeline
 # their first frames; past it the request gets 400 rather than memory growing while the application
-# decides. A fixed 1 MiB: several socket reads, and not tied to max_message_size (16 MiB by default).
+# decides. A fixed 1 MiB: several socket reads, and not tied to max_message_size.
 MAX_DATA_BEFORE_ACCEPT = 1024 * 1024
 
 _CONTINUATION = int(Opcode.CONTINUATION)
@@ -82,7 +90,17 @@ class Connection:
     server accepts a client's offer with it, a client offers it. Compressed messages are inflated frame
     by frame, bounded by ``max_message_size`` after inflating; compressed frames on the wire are limited
     by ``max_frame_size``, which defaults to ``max_message_size`` plus deflate's worst-case expansion.
+    A fragmented compressed message is inflated into one buffer as its frames arrive, and its frames may
+    count at most ``2 * max_message_size + 65536`` bytes on the wire, each frame its payload plus 256
+    bytes (:data:`FRAME_CHARGE`; more is refused with 1009), so that neither memory nor work per message
+    grows with its number of frames. (In stream mode each frame is handed on at once and not counted.)
     Messages sent in pieces (``message_finished=False``) go uncompressed.
+
+    Memory per connection: the message being received (at most ``max_message_size`` bytes, or its frame
+    in the hot path's buffer), the deflate state if negotiated (see :mod:`wsframe.deflate`), and the
+    events of one :meth:`receive_data` call, which are not limited by the connection: a compressed input
+    can inflate up to ~1032 times (each message within ``max_message_size``), so feed compressed
+    connections in bounded pieces (the asyncio layer feeds 1 KiB at a time and stops when its queue is full).
     """
 
     _is_client = False
@@ -121,7 +139,8 @@ class Connection:
         self._close_received: CloseConnection | None = None  # the peer's close, until events() answers it
         self._decoder = None
         self._unparsed = b""  # a partial frame header, re-passed with the next read
-        self._fragments: list[bytes] = []  # the data message being reassembled
+        self._inflated = bytearray()  # the compressed message being reassembled, inflated
+        self._wire_left = 0  # what its frames may still count on the wire (FRAME_CHARGE)
         self._message_opcode = 0  # its opcode; 0 when no message is in progress
         self._text_decoder = None  # stream mode: turns text pieces into str across UTF-8 boundaries
         self._encoder = FrameEncoder(mask=self._is_client)  # whole plain frames; the client's mask keys
@@ -275,10 +294,19 @@ class Connection:
             self._compressed = bool(rsv)
             if rsv and opcode == _TEXT:
                 self._inflated_text = Utf8Validator()
+            if self.max_message_size is not None:
+                self._wire_left = 2 * self.max_message_size + WIRE_ALLOWANCE
         elif rsv:
             raise ProtocolError("RSV1 set on a continuation frame")
         if not self._compressed:
             return payload
+        if self.max_message_size is not None and not self.stream_messages:
+            self._wire_left -= len(payload) + FRAME_CHARGE
+            if self._wire_left < 0:
+                raise MessageTooBig(
+                    f"compressed message of more than {2 * self.max_message_size + WIRE_ALLOWANCE} bytes on the "
+                    f"wire (each frame counting {FRAME_CHARGE} bytes more than its payload)"
+                )
         payload = self._decompressor.decompress(payload, fin)
         if self._inflated_text is not None:
             self._inflated_text.feed(payload, fin)
@@ -287,16 +315,16 @@ class Connection:
         return payload
 
     def _handle_fragment(self, opcode, fin, payload) -> None:
+        # Joined as the frames come: one buffer per message, however many (empty) frames it has.
         if opcode != _CONTINUATION:
             self._message_opcode = opcode
-        self._fragments.append(payload)
+        self._inflated += payload
         if fin:
-            data = b"".join(self._fragments)
-            self._fragments = []
             if self._message_opcode == _TEXT:
-                self._events.append(TextMessage(data.decode("utf-8")))
+                self._events.append(TextMessage(self._inflated.decode("utf-8")))
             else:
-                self._events.append(BytesMessage(data))
+                self._events.append(BytesMessage(bytes(self._inflated)))
+            self._inflated = bytearray()
             self._message_opcode = 0
 
     def _handle_piece(self, opcode, fin, payload) -> None:
@@ -490,7 +518,9 @@ class ServerConnection(Connection):
     Origin, or a callable that raises, is answered with 403. The :class:`Request` event is the hook where
     the server authenticates: it answers with :class:`AcceptConnection` or :class:`RejectConnection`.
     Frames that arrive before that answer are kept, up to ``MAX_DATA_BEFORE_ACCEPT`` bytes (1 MiB; the
-    request is answered with 400 beyond), and decoded once the connection is accepted.
+    request is answered with 400 beyond), and decoded at once when the connection is accepted: with
+    permessage-deflate that can inflate ~1000-fold, so stop feeding bytes after the :class:`Request`
+    until it is answered (the asyncio layer stops within 1 KiB of the request's end).
     ``opened=True`` starts in the open state, for servers that did the HTTP upgrade themselves (see
     :mod:`wsframe.handshake` for the helpers); ``subprotocol`` then says what was negotiated.
 

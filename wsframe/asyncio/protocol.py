@@ -7,10 +7,15 @@ replies, the close frame after a peer's protocol error). The application's corou
 :meth:`send`, :meth:`ping`, :meth:`close`) call :meth:`~wsframe.connection.Connection.send` and write
 the bytes it returns. Everything else here is flow control and timers:
 
-* reading pauses while more than ``max_queue`` messages wait for the application and resumes when it
-  has taken them down to a quarter of that; it also pauses while the transport's write buffer is above
-  the high-water mark (a peer that floods pings without reading its pongs), and on a server while the
-  application decides on the request (``process_request``);
+* reading pauses while more than ``max_queue`` messages, or more than ``max_queue_bytes`` bytes of them
+  (as :func:`sys.getsizeof` counts: a str takes up to 4 bytes per character), wait for the application,
+  and resumes when it has taken them down to a quarter of both; it also pauses while the transport's
+  write buffer is above the high-water mark (a peer that floods pings without reading its pongs), and
+  on a server while the application decides on the request (``process_request``);
+* a read is fed to the codec 1 KiB at a time while compression is negotiated and during the handshake,
+  and what is left of it once reading pauses waits here: compressed data can inflate ~1000-fold, so one
+  read could otherwise queue a thousand times its size (and frames that came with the request or the
+  response are decoded at once when the handshake completes);
 * :meth:`send` waits while the write buffer is above the high-water mark; if the peer then reads
   nothing for ``close_timeout`` seconds the transport is dropped (two peers that stopped reading while
   blocked writing to each other would otherwise wait forever);
@@ -25,6 +30,7 @@ import asyncio
 import collections
 import logging
 import os
+import sys
 
 from ..connection import ConnectionState
 from ..errors import (
@@ -45,8 +51,17 @@ logger = logging.getLogger("wsframe.asyncio")
 # is what browsers send for a plain ``ws.close()``).
 OK_CLOSE_CODES = frozenset((1000, 1001, 1005))
 
+_CONNECTING = ConnectionState.CONNECTING
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
+
+DEFAULT_MAX_QUEUE = 16
+DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
+
+# Bytes fed to the codec at a time when a read may inflate: 1 KiB inflates to at most ~1 MiB.
+_SLICE = 1024
+
+_sizeof = sys.getsizeof
 
 
 class WebSocket(asyncio.Protocol):
@@ -59,19 +74,24 @@ class WebSocket(asyncio.Protocol):
     :class:`~wsframe.events.Request` event), ``response`` (client: the
     :class:`~wsframe.events.AcceptConnection` event), ``close_code`` and ``close_reason`` (None while
     open), ``remote_address``, ``transport``, ``connection`` (the sans-I/O one).
+
+    ``max_queue`` (messages) and ``max_queue_bytes`` bound the received messages waiting for the
+    application (None: no bound); see the module doc for how reading pauses.
     """
 
     def __init__(
         self,
         connection,
         *,
-        max_queue: int | None = 16,
+        max_queue: int | None = DEFAULT_MAX_QUEUE,
+        max_queue_bytes: int | None = DEFAULT_MAX_QUEUE_BYTES,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         close_timeout: float = 10.0,
     ) -> None:
         self.connection = connection
         self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -83,6 +103,8 @@ class WebSocket(asyncio.Protocol):
         self.close_reason: str | None = None
         self._loop = asyncio.get_running_loop()
         self._messages: collections.deque = collections.deque()
+        self._queued_bytes = 0  # sys.getsizeof of the messages in _messages
+        self._unread = b""  # the rest of a read, kept while reading is paused
         self._message_waiter: asyncio.Future | None = None
         self._pings: collections.deque = collections.deque()  # (payload, future) in sending order
         self._drain_waiters: list[asyncio.Future] = []
@@ -119,7 +141,8 @@ class WebSocket(asyncio.Protocol):
             messages = self._messages
             if messages:
                 message = messages.popleft()
-                if self._queue_full and len(messages) <= self.max_queue // 4:
+                self._queued_bytes -= _sizeof(message)
+                if self._queue_full and self._queue_drained():
                     self._queue_full = False
                     self._update_reading()
                 return message
@@ -215,8 +238,22 @@ class WebSocket(asyncio.Protocol):
         self.remote_address = transport.get_extra_info("peername")
 
     def data_received(self, data) -> None:
-        self.connection.receive_data(data)
+        connection = self.connection
+        if len(data) > _SLICE and (connection.deflate_parameters is not None or connection.state is _CONNECTING):
+            self._receive_in_slices(data)
+            return
+        connection.receive_data(data)
         self._process()
+
+    def _receive_in_slices(self, data) -> None:
+        """Feeds ``data`` a slice at a time, keeping the rest in ``_unread`` once reading pauses."""
+        view = memoryview(data)
+        for start in range(0, len(view), _SLICE):
+            if self._reading_paused:
+                self._unread = bytes(view[start:])
+                return
+            self.connection.receive_data(view[start : start + _SLICE])
+            self._process()
 
     def eof_received(self) -> bool:
         self._eof = True
@@ -277,12 +314,15 @@ class WebSocket(asyncio.Protocol):
 
     def _handle_events(self) -> WebSocketError | None:
         messages = self._messages
+        queued_bytes = self._queued_bytes
         try:
             for event in self.connection.events():
                 kind = type(event)
                 if kind is TextMessage or kind is BytesMessage:
                     if self._sent_close is None:
-                        messages.append(event.data)
+                        data = event.data
+                        messages.append(data)
+                        queued_bytes += _sizeof(data)
                 elif kind is Pong:
                     self._pong_received(event.payload)
                 elif kind is CloseConnection:
@@ -294,10 +334,24 @@ class WebSocket(asyncio.Protocol):
         except WebSocketError as exc:
             return exc
         finally:
-            if self.max_queue is not None and len(messages) > self.max_queue and not self._queue_full:
+            self._queued_bytes = queued_bytes
+            if not self._queue_full and self._queue_over_limits():
                 self._queue_full = True
                 self._update_reading()
         return None
+
+    def _queue_over_limits(self) -> bool:
+        max_queue, max_bytes = self.max_queue, self.max_queue_bytes
+        return (max_queue is not None and len(self._messages) > max_queue) or (
+            max_bytes is not None and self._queued_bytes > max_bytes
+        )
+
+    def _queue_drained(self) -> bool:
+        """Taken down to a quarter of both limits: reading may resume."""
+        max_queue, max_bytes = self.max_queue, self.max_queue_bytes
+        return (max_queue is None or len(self._messages) <= max_queue // 4) and (
+            max_bytes is None or self._queued_bytes <= max_bytes // 4
+        )
 
     def _handshake_event(self, event) -> None:
         """Role-specific: the server's Request, the client's AcceptConnection or RejectConnection."""
@@ -347,7 +401,10 @@ class WebSocket(asyncio.Protocol):
             if pause:
                 self.transport.pause_reading()
             else:
-                self.transport.resume_reading()
+                self.transport.resume_reading()  # delivers nothing before the next loop iteration
+                if self._unread:  # so what was read before the pause comes first
+                    unread, self._unread = self._unread, b""
+                    self._receive_in_slices(unread)
 
     # -- closing ---------------------------------------------------------------------------------
 

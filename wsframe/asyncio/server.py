@@ -10,7 +10,7 @@ from ..connection import DEFAULT_MAX_MESSAGE_SIZE, ConnectionState, ServerConnec
 from ..deflate import PerMessageDeflate
 from ..errors import HandshakeError
 from ..events import AcceptConnection, RejectConnection, Request
-from .protocol import WebSocket, logger
+from .protocol import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, WebSocket, logger
 
 __all__ = ["serve", "Server"]
 
@@ -138,6 +138,7 @@ class Server:
         self.compression = options["compression"]
         self.max_message_size = options["max_message_size"]
         self.max_queue = options["max_queue"]
+        self.max_queue_bytes = options["max_queue_bytes"]
         self.ping_interval = options["ping_interval"]
         self.ping_timeout = options["ping_timeout"]
         self.open_timeout = options["open_timeout"]
@@ -164,6 +165,7 @@ class Server:
             self,
             connection,
             max_queue=self.max_queue,
+            max_queue_bytes=self.max_queue_bytes,
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             close_timeout=self.close_timeout,
@@ -232,7 +234,8 @@ async def serve(
     origins=None,
     compression: PerMessageDeflate | None = PerMessageDeflate(),
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    max_queue: int | None = 16,
+    max_queue: int | None = DEFAULT_MAX_QUEUE,
+    max_queue_bytes: int | None = DEFAULT_MAX_QUEUE_BYTES,
     ping_interval: float | None = 20.0,
     ping_timeout: float | None = 20.0,
     open_timeout: float = 10.0,
@@ -251,9 +254,11 @@ async def serve(
     a collection of allowed values (``None`` in it allows requests without Origin; not a str) or a
     predicate; a refused Origin (or a predicate that raises) gets 403. ``compression``: the
     permessage-deflate policy, None to disable.
-    ``max_message_size`` (bytes; 1009 beyond), ``max_queue`` (received messages waiting before reading
-    pauses), ``ping_interval``/``ping_timeout`` (keepalive; None disables), ``open_timeout`` (seconds
-    for the whole opening handshake; over TLS the TLS handshake before it gets as long again),
+    ``max_message_size`` (bytes; 1009 beyond; 1 MiB), ``max_queue`` and ``max_queue_bytes`` (received
+    messages, and their bytes, waiting before reading pauses; 16 and 1 MiB: with the defaults a peer can
+    make a connection hold at most ~4.7 MiB, ~10.7 MiB if it sends text; the README itemizes it),
+    ``ping_interval``/``ping_timeout`` (keepalive; None disables), ``open_timeout`` (seconds for the
+    whole opening handshake; over TLS the TLS handshake before it gets as long again),
     ``close_timeout`` (seconds for the closing handshake), ``max_request_head`` (bytes; 431 beyond),
     ``ssl`` (an :class:`ssl.SSLContext` for wss).
 
@@ -272,6 +277,7 @@ async def serve(
         compression=compression,
         max_message_size=max_message_size,
         max_queue=max_queue,
+        max_queue_bytes=max_queue_bytes,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
         open_timeout=open_timeout,
