@@ -56,3 +56,13 @@ def test_both_implementations_document_and_sign_alike(both):
             assert inspect.getdoc(fallback_object), f"{where} has no docstring"
             if callable(fallback_object) and not isinstance(fallback_object, type):
                 assert _parameters(native_object) == _parameters(fallback_object), where
+
+
+def test_package_top_level_has_the_connections_events_and_errors():
+    from wsframe import connection, errors, events
+
+    for module in (connection, errors, events):
+        for name in module.__all__:
+            if name != "Connection":  # the shared base class stays in wsframe.connection
+                assert getattr(wsframe, name) is getattr(module, name), name
+                assert name in wsframe.__all__, name
