@@ -118,6 +118,25 @@ def small_texts(count: int, size: int = 32) -> list[str]:
     return [f"message {i:010d} ".ljust(size, "abcdefghijklmnopqrstuvwxyz"[i % 26]) for i in range(count)]
 
 
+MULTIBYTE_CYCLE = "é€😀ж語ß✓"  # 2, 3, 4, 2, 3, 2 and 3 bytes: 19 bytes a cycle, so borders fall at varied offsets
+
+
+def multibyte_texts(count: int, size: int = 256) -> list[str]:
+    """Distinct texts of exactly ``size`` UTF-8 bytes, nearly all in 2- to 4-byte characters, so that
+    fragment borders every 64 bytes fall inside characters."""
+    texts = []
+    for i in range(count):
+        text, length = f"{i:08d}", 8  # with this prefix every border (64, 128, 192) cuts a character
+        for index in range(size):
+            char = MULTIBYTE_CYCLE[index % len(MULTIBYTE_CYCLE)]
+            if length + len(char.encode()) > size:
+                break
+            text += char
+            length += len(char.encode())
+        texts.append(text.ljust(len(text) + size - length, "x"))
+    return texts
+
+
 def large_payload(index: int, base: bytes) -> bytes:
     """A 1 MiB payload: the shared base with the message's number in front, so each message differs."""
     return index.to_bytes(8, "big") + base[8:]
@@ -216,9 +235,11 @@ def stream_large(count: int, compressed: bool = False) -> Stream:
     return Stream(split_reads(wire), count, count * MiB, payload, 0, compressed)
 
 
-def stream_fragmented(count: int, ping_every: int = 100) -> Stream:
-    """F: 256-byte text messages in four 64-byte fragments, a ping after every ``ping_every`` messages."""
-    keys, texts = MaskKeys(), [t.encode() for t in small_texts(count, 256)]
+def stream_fragmented(count: int, ping_every: int = 100, multibyte: bool = False) -> Stream:
+    """F: 256-byte text messages in four 64-byte fragments, a ping after every ``ping_every`` messages;
+    ASCII, or with ``multibyte`` characters that straddle the fragment borders."""
+    strings = multibyte_texts(count, 256) if multibyte else small_texts(count, 256)
+    keys, texts = MaskKeys(), [t.encode() for t in strings]
     frames, pings = [], 0
     for i, text in enumerate(texts, 1):
         for part in range(4):
@@ -228,8 +249,9 @@ def stream_fragmented(count: int, ping_every: int = 100) -> Stream:
             frames.append(reference_frame(PING, f"p{pings:07d}".encode(), mask_key=keys()))
             pings += 1
     wire = b"".join(frames)
-    # Each pong: a 2-byte header (a server does not mask) and the ping's 8-byte payload.
-    return Stream(split_reads(wire), count, sum(map(len, texts)), texts[-1], pings * (2 + PING_PAYLOAD_SIZE))
+    # Each pong: a 2-byte header (a server does not mask) and the ping's 8-byte payload. Text lengths are
+    # counted in characters, as every receiver counts the str it delivers.
+    return Stream(split_reads(wire), count, sum(map(len, strings)), texts[-1], pings * (2 + PING_PAYLOAD_SIZE))
 
 
 # --- wsframe ------------------------------------------------------------------------------------
@@ -744,6 +766,7 @@ def _receivers(compressed: bool) -> list[Implementation]:
 S_WORKLOAD = "stream S: 32 B text"
 L_WORKLOAD = "stream L: 1 MiB binary"
 F_WORKLOAD = "stream F: 256 B text in 4 fragments + pings"
+F_MULTIBYTE_WORKLOAD = "stream F multi-byte: 256 B text of 2-4 byte characters split inside characters, in 4 fragments + pings"
 
 
 def streams_family(sizes: Sizes, repeats: int) -> Family:
@@ -752,6 +775,7 @@ def streams_family(sizes: Sizes, repeats: int) -> Family:
         S_WORKLOAD: functools.cache(lambda: stream_small(sizes.small)),
         L_WORKLOAD: functools.cache(lambda: stream_large(sizes.large)),
         F_WORKLOAD: functools.cache(lambda: stream_fragmented(sizes.fragmented)),
+        F_MULTIBYTE_WORKLOAD: functools.cache(lambda: stream_fragmented(sizes.fragmented, multibyte=True)),
     }
     workloads = [(w, lambda impl, run, w=w: _stream_bench(w, impl, streams[w], run)) for w in streams]
     benches, skipped = _benches(workloads, lambda w: _receivers(False))
@@ -793,7 +817,7 @@ STREAM_NOTES = [
 
 def stream_targets(results: Results) -> list[TargetCheck]:
     checks = []
-    for workload, factor in ((S_WORKLOAD, 1.5), (F_WORKLOAD, 1.5), (L_WORKLOAD, 2.0)):
+    for workload, factor in ((S_WORKLOAD, 3.0), (F_WORKLOAD, 1.5), (F_MULTIBYTE_WORKLOAD, 2.0), (L_WORKLOAD, 2.5)):
         peer = fastest_peer(results.of_workload(workload))
         checks.append(speed_check(f"{workload}: native ≥ {factor}× the fastest peer", results.get(workload, NATIVE), peer, factor))
     for workload in (S_WORKLOAD, F_WORKLOAD):

@@ -135,6 +135,22 @@ def test_texts_are_deterministic_valid_and_exactly_sized():
     mixed = kernels.mixed_text(4096)
     assert sum(byte >= 0x80 for byte in mixed) > len(mixed) // 2
     assert {len(ch.encode()) for ch in mixed.decode()} == {1, 2, 3, 4}
+    multibyte = kernels.multibyte_text(4096)
+    assert len(multibyte) == 4096 and multibyte == kernels.multibyte_text(4096)
+    characters = multibyte.decode()
+    assert sum(len(ch.encode()) > 1 for ch in characters) > 0.8 * len(characters)  # most are multi-byte
+
+
+def test_multibyte_fragments_cut_characters_and_reassemble():
+    stream = streams.stream_fragmented(20, multibyte=True)
+    frames = streams.parse_frames(b"".join(stream.reads))
+    texts = streams.multibyte_texts(20)
+    assert stream.total_length == sum(map(len, texts)) and stream.last == texts[-1].encode()
+    data = [payload for _, _, op, payload in frames if op in (streams.TEXT, streams.CONTINUATION)]
+    assert b"".join(data[-4:]) == stream.last and all(len(piece) == 64 for piece in data)
+    for piece in data[:4]:  # every border of a message falls inside a character
+        if piece is not data[0]:
+            assert 0x80 <= piece[0] < 0xC0
 
 
 # --- streams, building, deflate, handshakes, echo -------------------------------------------------
