@@ -114,6 +114,7 @@ class Connection:
         self._eof = False
         self._input_closed = False  # a close frame or an error ended the input; events() closes
         self._close_received: CloseConnection | None = None  # the peer's close, until events() answers it
+        self.close_sent: CloseConnection | None = None  # the close frame we sent (ours, a reply, or after an error)
         self._decoder = None
         self._unparsed = b""  # a partial frame header, re-passed with the next read
         self._fragments: list[bytes] = []  # the data message being reassembled
@@ -329,6 +330,7 @@ class Connection:
         self._close_received = None
         if self.state is ConnectionState.OPEN:
             self._outgoing += self._frame(_CLOSE, close_payload(code, "") if code != 1005 else b"")
+            self.close_sent = CloseConnection(code, "")
         self.state = ConnectionState.CLOSED
 
     def _fail(self, error: WebSocketError) -> None:
@@ -345,6 +347,7 @@ class Connection:
         if self.state is _OPEN:
             reason = _truncate_utf8(str(error), MAX_CLOSE_REASON)
             self._outgoing += self._frame(_CLOSE, close_payload(error.close_code, reason))
+            self.close_sent = CloseConnection(error.close_code, reason)
         self.state = ConnectionState.CLOSED
 
     # -- sending ---------------------------------------------------------------------------------
@@ -431,6 +434,7 @@ class Connection:
         else:
             payload = close_payload(code, reason)
         self.state = ConnectionState.CLOSING
+        self.close_sent = CloseConnection(code, reason)
         return self._frame(_CLOSE, payload)
 
     def _require_open(self, event) -> None:
