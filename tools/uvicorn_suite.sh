@@ -10,7 +10,9 @@
 # outcomes per class and fails the run when wsframe fails a test one of uvicorn's classes passes.
 # Their test code stays theirs: nothing of it is copied into this repository.
 #
-# Extra arguments go to pytest (e.g. `-x`, or `-k wsframe` for wsframe's tests only).
+# Then uvicorn's tests again for wsframe's class over the pure-Python fallback, and wsframe's own
+# tests/test_uvicorn_integration.py over both hot paths. Extra arguments go to pytest on uvicorn's tests
+# (e.g. `-x`, or `-k wsframe` for wsframe's class only).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
@@ -65,12 +67,21 @@ tar -xzf "$work/sdist/uvicorn-$UVICORN_VERSION.tar.gz" -C "$work/sdist"
 source_dir="$work/sdist/uvicorn-$UVICORN_VERSION"
 "${pip[@]}" --no-deps "$source_dir"
 
-echo "== uvicorn suite: running uvicorn's tests with wsframe's protocol added"
 deselect=()
 for prefix in "${DESELECT[@]}"; do deselect+=(--deselect "$prefix"); done
-cd "$source_dir"
-# Their addopts minus `-n 8` (pytest-xdist; this machine has 2 cores); their filterwarnings=error stays.
-# `timeout`: the whole run takes about 2 minutes; a hung test must not hold CI.
-PYTHONPATH="$root/tools/uvicorn_suite" timeout 900 "$work/venv/bin/python" -m pytest \
-    -p wsframe_uvicorn_plugin -p no:cacheprovider -o addopts="-rxXs --strict-config --strict-markers" \
-    "${deselect[@]}" "${TESTS[@]}" "$@"
+run_uvicorn_tests() {
+    # Their addopts minus `-n 8` (pytest-xdist; this machine has 2 cores); their filterwarnings=error stays.
+    # `timeout`: a hung test must not hold CI.
+    (cd "$source_dir" && PYTHONPATH="$root/tools/uvicorn_suite" timeout 900 "$work/venv/bin/python" -m pytest \
+        -p wsframe_uvicorn_plugin -p no:cacheprovider -o addopts="-rxXs --strict-config --strict-markers" \
+        "${deselect[@]}" "${TESTS[@]}" "$@")
+}
+echo "== uvicorn suite: uvicorn's tests, every protocol class, wsframe over its native hot path (about 2 min)"
+run_uvicorn_tests "$@"
+echo "== uvicorn suite: uvicorn's tests, wsframe's class only, over the pure-Python fallback (about 40 s)"
+WSFRAME_PURE_PYTHON=1 run_uvicorn_tests -k wsframe "$@"
+
+echo "== wsframe's own tests of the uvicorn protocol (tests/test_uvicorn_integration.py), both hot paths"
+cd "$root"
+"$work/venv/bin/python" -m pytest tests/test_uvicorn_integration.py -p no:cacheprovider -q
+WSFRAME_PURE_PYTHON=1 "$work/venv/bin/python" -m pytest tests/test_uvicorn_integration.py -p no:cacheprovider -q

@@ -601,8 +601,10 @@ class ServerConnection(Connection):
                 self._receive_frames(pending)
             return response
         if isinstance(event, RejectConnection):
+            # Built first: a response build_rejection refuses leaves the request waiting for another answer.
+            response = handshake.build_rejection(event.status_code, headers=event.headers, body=event.body)
             self.state = ConnectionState.CLOSED
-            return handshake.build_rejection(event.status_code, headers=event.headers, body=event.body)
+            return response
         raise TypeError(f"cannot send {type(event).__name__}")
 
 
