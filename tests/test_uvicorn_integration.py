@@ -273,6 +273,7 @@ def denial(status, headers, *bodies, end=True):
             more = index < len(bodies) - 1 or not end
             await send({"type": "websocket.http.response.body", "body": body, "more_body": more})
 
+    app.__name__ = "finished" if end else "unfinished"
     return app
 
 
@@ -293,7 +294,7 @@ def denial(status, headers, *bodies, end=True):
     ],
     ids=["whole", "no-length", "declared-empty", "declared-complete", "declared-longer", "unfinished", "1xx"],
 )
-def test_denial_responses(app, status, body):
+def test_denial_responses(app, status, body, caplog):
     async def main():
         session = Session(app)
         session.request()
@@ -306,6 +307,8 @@ def test_denial_responses(app, status, body):
     assert (reject.status_code, reject.body) == (status, body)
     assert [value for name, value in reject.headers if name.lower() == "content-length"] == [str(len(body))]
     assert ("server", "uvicorn") in reject.headers
+    unfinished = "denial response" in caplog.text
+    assert unfinished == (app.__name__ == "unfinished")
 
 
 def test_accepting_a_subprotocol_the_client_did_not_offer_is_a_500():

@@ -298,7 +298,9 @@ class WebSocketProtocol(asyncio.Protocol):
             self.logger.exception("Exception in ASGI application\n")
             self.send_500_response()
         else:
-            if not self.handshake_complete and self.denial is None:
+            if self.denial is not None:
+                self.logger.error("ASGI callable returned without completing the denial response.")
+            elif not self.handshake_complete:
                 self.logger.error("ASGI callable returned without completing handshake.")
             elif result is not None:
                 self.logger.error("ASGI callable should return None, but returned '%s'.", result)
