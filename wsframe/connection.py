@@ -77,7 +77,8 @@ class Connection:
     server accepts a client's offer with it, a client offers it. Compressed messages are inflated frame
     by frame, bounded by ``max_message_size`` after inflating; compressed frames on the wire are limited
     by ``max_frame_size``, which defaults to ``max_message_size`` plus deflate's worst-case expansion.
-    Messages sent in pieces (``message_finished=False``) go uncompressed.
+    Messages sent in pieces (``message_finished=False``) go uncompressed. ``close_sent`` is the close frame
+    sent, if any (the caller's, the reply to the peer's, or the one after the peer's error).
     """
 
     _is_client = False
