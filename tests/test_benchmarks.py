@@ -405,3 +405,45 @@ def test_echo_servers_and_clients_refuse_compression(library):
     server_extensions, accepted = asyncio.run(main())
     assert server_extensions == []
     assert accepted == [[]]
+
+
+# --- ASGI echo through uvicorn ---------------------------------------------------------------------
+
+from benchmarks import uvicorn_echo  # noqa: E402
+
+
+def _uvicorn_results(medians_ns):
+    """Synthetic results of the uvicorn family: {(workload key, protocol): median ns}."""
+    results = []
+    for (key, protocol), median in medians_ns.items():
+        bench = harness.Bench(uvicorn_echo.workload_name(key), protocol, 512, "", {}, lambda: None, peer=protocol != "wsframe")
+        results.append(harness.Result(bench, per_call_ns=[median]))
+    return harness.Results(results)
+
+
+def test_uvicorn_targets_need_every_built_in_beaten_and_the_burst_by_1_3x():
+    keys = (*uvicorn_echo.SIZES, uvicorn_echo.BURST)
+    medians = {(key, protocol): 100.0 for key in keys for protocol in ("websockets-sansio", "wsproto")}
+    medians.update({(key, "wsframe"): 90.0 for key in keys})  # 1.11x the fastest built-in everywhere
+    verdicts = [check.met for check in uvicorn_echo.uvicorn_targets(_uvicorn_results(medians))]
+    assert verdicts == [True, True, True, False]  # the burst needs 1.3x
+    medians[(uvicorn_echo.BURST, "wsframe")] = 75.0
+    medians[(256, "wsproto")] = 80.0  # one built-in faster on one row
+    verdicts = [check.met for check in uvicorn_echo.uvicorn_targets(_uvicorn_results(medians))]
+    assert verdicts == [False, True, True, True]
+    del medians[(256, "wsframe")]
+    assert uvicorn_echo.uvicorn_targets(_uvicorn_results(medians))[0].met is None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list child processes")
+def test_uvicorn_echo_measures_every_row_kind_through_a_real_server():
+    try:
+        uvicorn_echo._importable("wsframe")
+    except uvicorn_echo.Missing as exc:
+        pytest.skip(str(exc))
+    before = set(_children())
+    bounds = uvicorn_echo.Bounds(quick=True)
+    for key in (256, uvicorn_echo.BURST):
+        per_call_ns = uvicorn_echo.measure("wsframe", key, bounds, 1)
+        assert len(per_call_ns) == 1 and per_call_ns[0] > 0
+    assert set(_children()) <= before

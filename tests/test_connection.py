@@ -455,6 +455,39 @@ def test_server_application_rejects_request():
     assert ("WWW-Authenticate", "Basic") in event.headers
 
 
+@pytest.mark.parametrize(
+    "refused",
+    [RejectConnection(101), RejectConnection(400, [("X-Bad", "line\r\nbreak")])],
+    ids=["informational-status", "header-with-crlf"],
+)
+def test_a_refused_rejection_leaves_the_request_waiting_for_an_answer(refused):
+    server = ServerConnection()
+    server.receive_data(ClientConnection().send(Request(host="h", target="/")))
+    drain(server)
+    with pytest.raises(ValueError):
+        server.send(refused)
+    assert server.state is ConnectionState.CONNECTING
+    assert server.send(RejectConnection(500)).startswith(b"HTTP/1.1 500 ")
+    assert server.state is ConnectionState.CLOSED
+
+
+def test_close_sent_records_the_close_frame_sent():
+    server, client = open_pair()
+    assert server.close_sent is None
+    server.send(CloseConnection(1001, "going"))
+    assert server.close_sent == CloseConnection(1001, "going")
+    server, client = open_pair()
+    server.receive_data(client.send(CloseConnection(1000, "bye")))
+    drain(server)
+    assert server.close_sent == CloseConnection(1000, "")  # the reply
+    server, client = open_pair()
+    server.receive_data(client_frame(1, b"\xff"))
+    with pytest.raises(InvalidUTF8):
+        drain(server)
+    assert server.close_sent.code == 1007 and server.close_sent.reason
+    assert server.data_to_send()[4:] == server.close_sent.reason.encode()
+
+
 def test_client_fails_on_wrong_accept():
     client = ClientConnection()
     client.send(Request(host="h", target="/"))

@@ -94,7 +94,8 @@ class Connection:
     count at most ``2 * max_message_size + 65536`` bytes on the wire, each frame its payload plus 256
     bytes (:data:`FRAME_CHARGE`; more is refused with 1009), so that neither memory nor work per message
     grows with its number of frames. (In stream mode each frame is handed on at once and not counted.)
-    Messages sent in pieces (``message_finished=False``) go uncompressed.
+    Messages sent in pieces (``message_finished=False``) go uncompressed. ``close_sent`` is the close frame
+    sent, if any (the caller's, the reply to the peer's, or the one after the peer's error).
 
     Memory per connection: the message being received (at most ``max_message_size`` bytes, or its frame
     in the hot path's buffer), the deflate state if negotiated (see :mod:`wsframe.deflate`), and the
@@ -137,6 +138,7 @@ class Connection:
         self._eof = False
         self._input_closed = False  # a close frame or an error ended the input; events() closes
         self._close_received: CloseConnection | None = None  # the peer's close, until events() answers it
+        self.close_sent: CloseConnection | None = None  # the close frame we sent (ours, a reply, or after an error)
         self._decoder = None
         self._unparsed = b""  # a partial frame header, re-passed with the next read
         self._inflated = bytearray()  # the compressed message being reassembled, inflated
@@ -362,6 +364,7 @@ class Connection:
         self._close_received = None
         if self.state is ConnectionState.OPEN:
             self._outgoing += self._frame(_CLOSE, close_payload(code, "") if code != 1005 else b"")
+            self.close_sent = CloseConnection(code, "")
         self.state = ConnectionState.CLOSED
 
     def _fail(self, error: WebSocketError) -> None:
@@ -378,6 +381,7 @@ class Connection:
         if self.state is _OPEN:
             reason = _truncate_utf8(str(error), MAX_CLOSE_REASON)
             self._outgoing += self._frame(_CLOSE, close_payload(error.close_code, reason))
+            self.close_sent = CloseConnection(error.close_code, reason)
         self.state = ConnectionState.CLOSED
 
     # -- sending ---------------------------------------------------------------------------------
@@ -460,6 +464,7 @@ class Connection:
         else:
             payload = close_payload(code, reason)
         self.state = ConnectionState.CLOSING
+        self.close_sent = CloseConnection(code, reason)
         return self._frame(_CLOSE, payload)
 
     def _require_open(self, event) -> None:
