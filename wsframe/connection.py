@@ -78,6 +78,11 @@ class Connection:
     by frame, bounded by ``max_message_size`` after inflating; compressed frames on the wire are limited
     by ``max_frame_size``, which defaults to ``max_message_size`` plus deflate's worst-case expansion.
     Messages sent in pieces (``message_finished=False``) go uncompressed.
+
+    ``opened=True`` starts in the open state, for callers that did the HTTP upgrade themselves (see
+    :mod:`wsframe.handshake` for the helpers): ``subprotocol`` says what was negotiated, and
+    ``deflate_parameters`` (:class:`~wsframe.deflate.DeflateParameters`) the permessage-deflate agreed, if
+    any (compressed with ``deflate``'s level, or the default policy's).
     """
 
     _is_client = False
@@ -91,6 +96,9 @@ class Connection:
         auto_pong: bool = True,
         fragment_size: int | None = None,
         deflate: PerMessageDeflate | None = None,
+        opened: bool = False,
+        subprotocol: str | None = None,
+        deflate_parameters: DeflateParameters | None = None,
     ) -> None:
         self._compressor: Compressor | None = None
         self._send_opcode = 0  # opcode of a message being sent in pieces; 0 when none
@@ -120,6 +128,10 @@ class Connection:
         self._message_opcode = 0  # its opcode; 0 when no message is in progress
         self._text_decoder = None  # stream mode: turns text pieces into str across UTF-8 boundaries
         self._mask_keys: list[bytes] = []  # unused keys of the last batch
+        if opened:
+            if deflate_parameters is not None and self.deflate is None:
+                self.deflate = PerMessageDeflate()
+            self._open(subprotocol, [DEFLATE] if deflate_parameters is not None else [], deflate_parameters)
 
     @property
     def state(self) -> ConnectionState:
@@ -496,8 +508,6 @@ class ServerConnection(Connection):
     allow requests without Origin) or a callable taking the Origin (or None) and returning whether to
     allow it; a refused Origin is answered with 403. The :class:`Request` event is the hook where the
     server authenticates: it answers with :class:`AcceptConnection` or :class:`RejectConnection`.
-    ``opened=True`` starts in the open state, for servers that did the HTTP upgrade themselves (see
-    :mod:`wsframe.handshake` for the helpers); ``subprotocol`` then says what was negotiated.
 
     A request that is not an acceptable upgrade is answered automatically (its HandshakeError's status,
     queued in :meth:`data_to_send`). When the head was well-formed HTTP, the error raised from
@@ -512,8 +522,6 @@ class ServerConnection(Connection):
         origins=None,
         max_request_line: int = 8192,
         max_request_head: int = 65536,
-        opened: bool = False,
-        subprotocol: str | None = None,
         **options,
     ) -> None:
         super().__init__(**options)
@@ -522,8 +530,6 @@ class ServerConnection(Connection):
         self._reader = handshake.RequestReader(max_line=max_request_line, max_head=max_request_head)
         self._request: handshake.ClientHandshake | None = None
         self._deflate_answer = None  # (response extension value, agreed parameters) or None
-        if opened:
-            self._open(subprotocol, ())
 
     def _receive_handshake(self, data) -> None:
         if self._request is not None:
