@@ -358,6 +358,22 @@ def test_server_opened_directly():
     assert drain(server) == [TextMessage("hi")]
 
 
+def test_client_opened_directly_with_agreed_deflate_talks_to_an_opened_server():
+    from wsframe.deflate import DeflateParameters
+
+    agreed = DeflateParameters(client_no_context_takeover=True, server_max_window_bits=10)
+    server = ServerConnection(opened=True, deflate_parameters=agreed)
+    client = ClientConnection(opened=True, subprotocol="chat", deflate_parameters=agreed)
+    assert client.state is ConnectionState.OPEN and client.subprotocol == "chat"
+    assert client.deflate_parameters == agreed and client.extensions == ["permessage-deflate"]
+    data = client.send(TextMessage("hello " * 50))
+    assert data[0] & 0x40 and len(data) < 100  # RSV1: compressed
+    server.receive_data(data)
+    assert drain(server) == [TextMessage("hello " * 50)]
+    client.receive_data(server.send(BytesMessage(b"x" * 1000)))
+    assert drain(client) == [BytesMessage(b"x" * 1000)]
+
+
 def conversation():
     """A client's whole side of a conversation as one byte string, and the events the server sees."""
     client = ClientConnection()

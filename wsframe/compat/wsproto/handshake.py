@@ -143,8 +143,8 @@ class H11Handshake:
             if name == b"host":
                 try:
                     host = value.decode("idna")
-                except UnicodeError:
-                    raise RemoteProtocolError("Bad HTTP message", event_hint=RejectConnection()) from None
+                except UnicodeError:  # e.g. an IDN with a port: as received (wsproto raises UnicodeError)
+                    host = value.decode("latin-1")
                 continue
             if name == b"sec-websocket-extensions":
                 extensions.extend(split_comma_header(value))
