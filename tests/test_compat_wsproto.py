@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from wsframe import encode_frame
-from wsframe import connection as native
-from wsframe import events as native_events
-from wsframe.deflate import PerMessageDeflate as NativeDeflate
+from wsframe import events as wsframe_events
+from wsframe.connection import ServerConnection as WsframeServer
+from wsframe.deflate import PerMessageDeflate as WsframeDeflate
 from wsframe.compat import wsproto
 from wsframe.compat.wsproto.connection import CLIENT, SERVER, Connection, ConnectionState
 from wsframe.compat.wsproto.events import (
@@ -83,7 +83,7 @@ def test_message_data_type_chooses_the_frame_type():
 
 def test_pieces_arrive_as_they_come_with_message_finished():
     client, server = Connection(CLIENT), Connection(SERVER)
-    data = client.send(TextMessage("ab", message_finished=False)) + client.send(TextMessage("€", message_finished=True))
+    data = client.send(TextMessage("ab", message_finished=False)) + client.send(TextMessage("€"))
     split = len(data) - 2  # inside the euro sign's bytes
     server.receive_data(data[:split])
     first = list(server.events())
@@ -148,19 +148,19 @@ def test_close_reason_cut_to_123_bytes_at_a_character_boundary():
         Connection(SERVER).send(CloseConnection(code=None, reason="no code"))
 
 
-def test_compressed_messages_with_a_native_wsframe_server():
+def test_compressed_messages_with_a_wsframe_server():
     client = wsproto.WSConnection(CLIENT)
-    server = native.ServerConnection(deflate=NativeDeflate())
+    server = WsframeServer(deflate=WsframeDeflate())
     server.receive_data(client.send(Request(host="h", target="/", extensions=[PerMessageDeflate()])))
     [request] = server.events()
-    client.receive_data(server.send(native_events.AcceptConnection()))
+    client.receive_data(server.send(wsframe_events.AcceptConnection()))
     [accept] = client.events()
     assert [extension.name for extension in accept.extensions] == ["permessage-deflate"]
     data = client.send(TextMessage("compress me " * 40))
     assert data[0] & 0x40 and len(data) < 100
     server.receive_data(data)
-    assert list(server.events()) == [native_events.TextMessage("compress me " * 40)]
-    client.receive_data(server.send(native_events.BytesMessage(b"z" * 5000)))
+    assert list(server.events()) == [wsframe_events.TextMessage("compress me " * 40)]
+    client.receive_data(server.send(wsframe_events.BytesMessage(b"z" * 5000)))
     assert list(client.events()) == [BytesMessage(b"z" * 5000)]
 
 
@@ -213,12 +213,16 @@ def test_server_keeps_frames_sent_before_it_accepts():
 
 def test_request_event_and_bad_requests():
     server = wsproto.WSConnection(SERVER)
-    server.initiate_upgrade_connection(
-        [(b"Host", b"xn--7ks3rz39bh7u"), (b"Connection", b"Upgrade"), (b"Upgrade", b"WebSocket"),
-         (b"Sec-WebSocket-Version", b"13"), (b"Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="),
-         (b"Sec-WebSocket-Protocol", b"a, b"), (b"X-Y", b"z")],
-        b"/p?q",
-    )
+    headers = [
+        (b"Host", b"xn--7ks3rz39bh7u"),
+        (b"Connection", b"Upgrade"),
+        (b"Upgrade", b"WebSocket"),
+        (b"Sec-WebSocket-Version", b"13"),
+        (b"Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+        (b"Sec-WebSocket-Protocol", b"a, b"),
+        (b"X-Y", b"z"),
+    ]
+    server.initiate_upgrade_connection(headers, b"/p?q")
     [request] = server.events()
     assert (request.host, request.target, request.subprotocols) == ("芝士汉堡", "/p?q", ["a", "b"])
     assert (b"x-y", b"z") in request.extra_headers and not any(n == b"host" for n, _ in request.extra_headers)

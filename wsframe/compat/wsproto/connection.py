@@ -128,7 +128,8 @@ class Connection:
             raise LocalProtocolError(str(exc)) from None
         if isinstance(event, CloseConnection) and (state is _OPEN or state is ConnectionState.REMOTE_CLOSING):
             data = self._close_frame(event.code, event.reason)
-            self._state = ConnectionState.CLOSED if state is ConnectionState.REMOTE_CLOSING else ConnectionState.LOCAL_CLOSING
+            remote_closing = state is ConnectionState.REMOTE_CLOSING
+            self._state = ConnectionState.CLOSED if remote_closing else ConnectionState.LOCAL_CLOSING
             return data
         raise LocalProtocolError(f"Event {event} cannot be sent in state {state}.")
 
@@ -176,7 +177,8 @@ class Connection:
         try:
             for event in received:
                 if type(event) is _WSFRAME_CLOSE:
-                    self._state = ConnectionState.CLOSED if self._state is ConnectionState.LOCAL_CLOSING else ConnectionState.REMOTE_CLOSING
+                    local_closing = self._state is ConnectionState.LOCAL_CLOSING
+                    self._state = ConnectionState.CLOSED if local_closing else ConnectionState.REMOTE_CLOSING
                     self._conn.data_to_send()  # wsframe's own reply: dropped, the caller answers
                     yield CloseConnection(code=_close_reason(event.code), reason=event.reason)
                 else:

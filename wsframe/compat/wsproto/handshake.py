@@ -17,7 +17,13 @@ from wsframe.errors import HandshakeError
 
 from .connection import Connection, ConnectionState, ConnectionType
 from .events import AcceptConnection, RejectConnection, RejectData, Request
-from .utilities import LocalProtocolError, RemoteProtocolError, generate_accept_token, generate_nonce, split_comma_header
+from .utilities import (
+    LocalProtocolError,
+    RemoteProtocolError,
+    generate_accept_token,
+    generate_nonce,
+    split_comma_header,
+)
 
 __all__ = ["H11Handshake", "server_extensions_handshake", "client_extensions_handshake"]
 
