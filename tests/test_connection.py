@@ -269,6 +269,24 @@ def test_streaming_mode_delivers_pieces():
     assert "".join(e.data for e in events) == "é" * 1000
 
 
+def test_streaming_mode_delivers_single_frame_messages_whole():
+    server, client = open_pair(server_options={"stream_messages": True})
+    server.receive_data(
+        client.send(TextMessage("κόσμε"))
+        + client.send(BytesMessage(b"\x00\xff"))
+        + client_frame(1, "ab".encode(), fin=False)
+        + client_frame(0, "€".encode())
+        + client.send(TextMessage(""))
+    )
+    assert drain(server) == [
+        TextMessage("κόσμε"),
+        BytesMessage(b"\x00\xff"),
+        TextMessage("ab", False),
+        TextMessage("€", True),
+        TextMessage(""),
+    ]
+
+
 def test_server_rejects_bad_version_with_426():
     server = ServerConnection()
     server.receive_data(

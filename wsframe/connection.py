@@ -260,6 +260,13 @@ class Connection:
                 except ProtocolError as exc:
                     self._fail(exc)
                     return
+            elif fin and (opcode == _TEXT or opcode == _BINARY):
+                # An uncompressed message in one piece (stream mode; message mode gets these whole from
+                # the decoder): the common case, without the per-piece bookkeeping below.
+                if opcode == _TEXT:
+                    events.append(_new_message(TextMessage, (payload.decode(), True)))
+                else:
+                    events.append(_new_message(BytesMessage, (payload, True)))
             elif opcode >= _CLOSE:
                 if rsv:
                     self._fail(ProtocolError("RSV1 set on a control frame"))
