@@ -11,6 +11,7 @@ __all__ = [
     "validate_utf8",
     "encode_header",
     "encode_frame",
+    "FrameEncoder",
     "decode_header",
     "FrameDecoder",
 ]

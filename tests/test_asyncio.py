@@ -6,18 +6,23 @@ the active hot path (tools/test.sh runs this module once per implementation). Se
 """
 
 import asyncio
+import gc
+import logging
 import shutil
 import socket
 import ssl
 import subprocess
+import tracemalloc
+import zlib
 
 import pytest
 
 from wsframe import encode_frame, handshake
 from wsframe.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, connect, serve
-from wsframe.connection import ClientConnection
+from wsframe.connection import ClientConnection, ConnectionState, ServerConnection
+from wsframe.deflate import PerMessageDeflate
 from wsframe.errors import HandshakeError, HandshakeRejected
-from wsframe.events import AcceptConnection, CloseConnection, RejectConnection, Request, TextMessage
+from wsframe.events import AcceptConnection, BytesMessage, CloseConnection, RejectConnection, Request, TextMessage
 
 TEST_TIMEOUT = 20.0
 MASK = b"\x0f\x1e\x2d\x3c"
@@ -107,6 +112,25 @@ class RawClient:
         return await asyncio.wait_for(self.reader.read(), 5)
 
 
+async def raw_server(on_open, *, receive_buffer=None):
+    """A server on asyncio streams that answers the upgrade (no compression) through a sans-I/O
+    ServerConnection, then leaves the connection to ``on_open(reader, writer)``; returns it and its port."""
+    sock = socket.socket()
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.bind(("127.0.0.1", 0))
+
+    async def answer(reader, writer):
+        connection = ServerConnection()
+        while not any(isinstance(event, Request) for event in connection.events()):
+            connection.receive_data(await reader.read(65536) or None)
+        writer.write(connection.send(AcceptConnection()))
+        await on_open(reader, writer)
+
+    server = await asyncio.start_server(answer, sock=sock)
+    return server, sock.getsockname()[1]
+
+
 # -- messages --------------------------------------------------------------------------------------
 
 
@@ -129,7 +153,9 @@ def test_echo_text_and_binary(run):
 def test_echo_large_messages(run, compression):
     text = "wsframe ✓ " * 120_000  # 1.3 MB of UTF-8
     binary = bytes(range(256)) * 5000  # 1.28 MB
-    options = {} if compression else {"compression": None}
+    options = {"max_message_size": 2 << 20}  # over the 1 MiB default
+    if not compression:
+        options["compression"] = None
 
     async def main():
         async with await serve(echo, port=0, **options) as server:
@@ -255,6 +281,102 @@ def test_process_request_rejects_and_accepts(run):
             async with connect(url(server, "/private?x=1"), extra_headers=[("Authorization", "Bearer secret")]) as ws:
                 assert await ws.recv() == "/private?x=1"
         assert seen == [("/private", None), ("/private?x=1", "Bearer secret")]
+
+    run(main())
+
+
+def test_reading_pauses_while_process_request_decides(run):
+    decide = release = None
+    payload = b"e" * 100
+    frame = encode_frame(0x2, payload, mask_key=MASK)
+    count = 20_000  # 2.1 MB: twice what the codec keeps before the accept
+
+    async def process_request(request):
+        await decide.wait()
+
+    async def handler(ws):
+        await release.wait()
+        received = 0
+        async for message in ws:
+            if message == "end":
+                break
+            received += message == payload
+        await ws.send(str(received))
+
+    async def main():
+        nonlocal decide, release
+        decide, release = asyncio.Event(), asyncio.Event()
+        async with await serve(handler, port=0, max_queue=4, process_request=process_request) as server:
+            raw = await RawClient.open(server, handshake=False)
+            request = raw.connection.send(Request(host="127.0.0.1", target="/"))
+            raw.writer.write(request + frame * count + encode_frame(0x1, b"end", mask_key=MASK))
+            await until(lambda: server.connections)
+            [ws] = server.connections
+            await until(lambda: not ws.transport.is_reading())
+            await asyncio.sleep(0.2)  # time for more reads, were reading not paused
+            assert not ws.transport.is_reading() and ws.connection.state is ConnectionState.CONNECTING
+            assert ws.connection._data_before_accept_size <= 256 * 1024  # one read at most
+            decide.set()
+            # Accepted: what was read is decoded, then the full queue keeps reading paused.
+            await until(lambda: ws._messages)
+            await asyncio.sleep(0.2)
+            assert not ws.transport.is_reading() and len(ws._messages) * len(frame) <= 256 * 1024
+            release.set()
+            events = []
+            while not events:
+                events = [event for event in await raw.events() if isinstance(event, TextMessage)]
+            assert events == [TextMessage(str(count))]
+            raw.writer.transport.abort()
+
+    run(main())
+
+
+def process_request_raising(request):
+    raise RuntimeError("bug in the application")
+
+
+@pytest.mark.parametrize(
+    "process_request",
+    [
+        process_request_raising,
+        lambda request: RejectConnection(403, [("X-Reason", "a\r\nSet-Cookie: b")]),
+        lambda request: RejectConnection(403, body="a str"),
+        lambda request: (403, [], b"websockets-style"),
+        lambda request: AcceptConnection(),
+    ],
+    ids=["raises", "crlf-in-header", "str-body", "tuple", "accept-event"],
+)
+def test_process_request_failing_or_invalid_gets_500_and_close(run, caplog, process_request):
+    loop_errors = []
+
+    async def main():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: loop_errors.append(context))
+        server = await serve(echo, port=0, process_request=process_request)
+        raw = await RawClient.open(server, handshake=False)
+        raw.writer.write(raw.connection.send(Request(host="127.0.0.1", target="/")))
+        response = await raw.read_until_eof()
+        assert response.startswith(b"HTTP/1.1 500 ")
+        await asyncio.wait_for(server.close(), 5)
+        raw.writer.transport.abort()
+        gc.collect()  # a task that ended with an unretrieved exception would report it now
+
+    with caplog.at_level(logging.ERROR, logger="wsframe.asyncio"):
+        run(main())
+    assert loop_errors == []
+    assert len([record for record in caplog.records if record.name == "wsframe.asyncio"]) == 1
+
+
+def test_origins_as_a_str_refused_and_a_failing_policy_gets_403(run):
+    async def main():
+        with pytest.raises(TypeError):
+            await serve(echo, port=0, origins="https://good.example")
+        async with await serve(echo, port=0, origins=lambda origin: origin.endswith(".example")) as server:
+            with pytest.raises(HandshakeRejected) as info:
+                await connect(url(server))  # no Origin header: the policy raises on None
+            assert info.value.status == 403
+            async with connect(url(server), origin="https://good.example") as ws:
+                await ws.send("ok")
+                assert await ws.recv() == "ok"
 
     run(main())
 
@@ -693,6 +815,75 @@ def test_ping_flood_without_reading_pauses_the_server_and_stays_bounded(run):
     run(main())
 
 
+def test_ping_flood_without_reading_pauses_the_client_then_drops_the_server(run):
+    flooding = []
+
+    async def flood(reader, writer):
+        flooding.append(writer)
+
+    async def main():
+        server, port = await raw_server(flood, receive_buffer=4096)
+        async with server:
+            ws = await connect(f"ws://127.0.0.1:{port}/", ping_interval=None, close_timeout=1.0)
+            ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+            await until(lambda: flooding)
+            writer = flooding[0]
+            chunk = encode_frame(PING, b"p" * 125) * 512
+            sent = 0
+            while ws.transport.is_reading():
+                assert sent < 64 * 2**20, "the client never paused reading"
+                writer.write(chunk)
+                sent += len(chunk)
+                try:
+                    await asyncio.wait_for(writer.drain(), 0.05)
+                except asyncio.TimeoutError:
+                    pass
+            assert ws.transport.get_write_buffer_size() < 4 * 2**20
+            writer.write(chunk * 4)
+            await asyncio.sleep(0.2)
+            assert not ws.transport.is_reading()
+            assert ws.transport.get_write_buffer_size() < 4 * 2**20
+            # Both sides stopped reading: after close_timeout without the server reading anything, the
+            # client drops the connection rather than wait forever.
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            assert ws.close_code == 1006
+            writer.transport.abort()
+
+    run(main())
+
+
+def test_slow_reader_making_progress_is_not_dropped(run):
+    size = 512 * 1024
+    frame_size = size + 14  # masked, 64-bit length
+    received = None
+
+    async def slow_reader(reader, writer):
+        count = 0
+        while count < frame_size:
+            data = await reader.read(32768)
+            if not data:
+                break
+            count += len(data)
+            await asyncio.sleep(0.05)
+        received.set_result(count)
+
+    async def main():
+        nonlocal received
+        received = asyncio.get_running_loop().create_future()
+        server, port = await raw_server(slow_reader, receive_buffer=32768)
+        async with server:
+            ws = await connect(f"ws://127.0.0.1:{port}/", ping_interval=None, close_timeout=0.25, compression=None)
+            ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+            sending = asyncio.ensure_future(ws.send(b"x" * size))
+            await until(lambda: not ws.transport.is_reading())  # write pressure pauses the client's reading
+            await sending  # several close_timeouts later: the server read on, slowly
+            assert await asyncio.wait_for(received, 5) == frame_size
+            assert ws.close_code is None and ws.transport.is_reading()
+            ws.transport.abort()
+
+    run(main())
+
+
 def test_slow_consumer_pauses_reading_then_resumes(run):
     release = None
     server_side = []
@@ -716,6 +907,101 @@ def test_slow_consumer_pauses_reading_then_resumes(run):
                 release.set()
                 assert await ws.recv() == "got 0,1,2 ... 200"
         assert server_side[1] is True
+
+    run(main())
+
+
+def test_queued_bytes_pause_reading(run):
+    release = None
+    server_side = []
+
+    async def handler(ws):
+        server_side.append(ws)
+        await release.wait()
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        async with await serve(handler, port=0, compression=None, max_queue=None) as server:
+            async with connect(url(server), compression=None) as ws:
+                for _ in range(3):
+                    await ws.send(b"x" * 600_000)
+                await until(lambda: server_side and not server_side[0].transport.is_reading())
+                await asyncio.sleep(0.05)
+                # 1.2 MB queued is over the 1 MiB default: the third message stays out (a read is 256 KiB).
+                assert len(server_side[0]._messages) == 2
+                release.set()
+
+    run(main())
+
+
+@pytest.mark.parametrize("kind", ["binary", "text"])
+def test_unread_compressed_messages_pin_at_most_the_documented_bound(run, kind):
+    # Issue 14.5: 40 small compressed messages the application never read took 300 MiB with the old
+    # defaults (16 MiB messages, a queue of 16, whole reads inflated at once). Each here is 1 MiB, the
+    # default limit, and about 1 KiB on the wire; text takes 4 bytes per character as a str (the emoji).
+    def message(index):
+        if kind == "binary":
+            return bytes([index]) + b"\x00" * ((1 << 20) - 1)
+        return f"{index:02}" + "a" * ((1 << 20) - 6) + "\U0001f600"
+
+    bound = (4.7 if kind == "binary" else 10.7) * 2**20  # the README's worst case per connection
+    release = None
+    received = []
+
+    async def handler(ws):
+        await release.wait()
+        for index in range(40):
+            received.append(await ws.recv() == message(index))
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        async with await serve(handler, port=0) as server:
+            async with connect(url(server)) as ws:
+                [server_ws] = server.connections
+                tracemalloc.start()
+                try:
+                    before = tracemalloc.get_traced_memory()[0]
+                    for index in range(40):
+                        await ws.send(message(index))
+                    await until(lambda: not server_ws.transport.is_reading())
+                    await asyncio.sleep(0.05)
+                    pinned = tracemalloc.get_traced_memory()[0] - before
+                finally:
+                    tracemalloc.stop()
+                assert pinned < bound
+                assert len(server_ws._messages) < 40
+                release.set()  # then every message arrives, in order, the rest of the read included
+                await until(lambda: len(received) == 40)
+                assert all(received)
+
+    run(main())
+
+
+def test_client_takes_messages_sent_with_the_101_within_its_queue_limits(run):
+    # The response and 40 compressed 1 MiB messages (~40 KB) in one write: fed 1 KiB at a time, the
+    # client stops once its queue is over the limit and keeps the rest of the read, in order.
+    def message(index):
+        return bytes([index]) + b"\x00" * ((1 << 20) - 1)
+
+    async def raw_server(reader, writer):
+        conn = ServerConnection(deflate=PerMessageDeflate())
+        while not list(conn.events()):
+            conn.receive_data(await reader.read(65536))
+        wire = conn.send(AcceptConnection()) + b"".join(conn.send(BytesMessage(message(i))) for i in range(40))
+        writer.write(wire)
+        await reader.read()  # until the client leaves
+
+    async def main():
+        server = await asyncio.start_server(raw_server, "127.0.0.1", 0)
+        async with server:
+            ws = await connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+            await until(lambda: not ws.transport.is_reading())
+            assert ws.extensions == ["permessage-deflate"] and len(ws._messages) < 40
+            for index in range(40):
+                assert await ws.recv() == message(index)
+            ws.transport.abort()
 
     run(main())
 
@@ -774,6 +1060,50 @@ def test_frames_pipelined_behind_the_request_are_served(run):
             while len(events) < 2:
                 events += await raw.events()
             assert events[1] == TextMessage("early")
+            raw.writer.transport.abort()
+
+    run(main())
+
+
+def test_compressed_frames_pipelined_behind_the_request_stay_within_the_queue_limits(run):
+    # Sent with the request, 40 compressed 1 MiB messages (~40 KB): reading stops within 1 KiB of the
+    # request's end while process_request decides, so the accept decodes little, the rest as the queue allows.
+    def message(index):
+        return bytes([index]) + b"\x00" * ((1 << 20) - 1)
+
+    def compressed(data):
+        compressor = zlib.compressobj(wbits=-15)
+        return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+    release = None
+    server_side = []
+
+    async def process_request(request):
+        await asyncio.sleep(0.05)
+
+    async def handler(ws):
+        server_side.append(ws)
+        await release.wait()
+        for index in range(40):
+            server_side.append(await ws.recv() == message(index))
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        async with await serve(handler, port=0, process_request=process_request) as server:
+            raw = await RawClient.open(server, handshake=False)
+            raw.connection = ClientConnection(deflate=PerMessageDeflate())
+            request = raw.connection.send(Request(host="127.0.0.1", target="/"))
+            frames = b"".join(encode_frame(0x2, compressed(message(i)), rsv=4, mask_key=MASK) for i in range(40))
+            raw.writer.write(request + frames)
+            await until(lambda: server_side)
+            ws = server_side[0]
+            assert ws.extensions == ["permessage-deflate"]
+            await until(lambda: not ws.transport.is_reading())
+            assert len(ws._messages) < 40
+            release.set()
+            await until(lambda: len(server_side) == 41)
+            assert all(server_side[1:])
             raw.writer.transport.abort()
 
     run(main())

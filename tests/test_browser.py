@@ -18,16 +18,18 @@ import pytest
 
 import wsframe
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where the wsframe under test lives (the checkout, or site-packages for an installed wheel): the child
+# process imports that one (`python -m` puts its working directory first on the path).
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(wsframe.__file__)))
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
 def start_main():
     """Starts ``python -m wsframe --port 0``; returns the process and the base URL it printed."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
     process = subprocess.Popen(
         [sys.executable, "-m", "wsframe", "--port", "0"],
-        cwd=ROOT,
+        cwd=PACKAGE_PARENT,
         env=env,
         stdout=subprocess.PIPE,
         text=True,

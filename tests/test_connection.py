@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wsframe import encode_frame
-from wsframe.connection import ClientConnection, ConnectionState, ServerConnection
+from wsframe.connection import MAX_DATA_BEFORE_ACCEPT, ClientConnection, ConnectionState, ServerConnection
 from wsframe.errors import HandshakeError, InvalidState, InvalidUTF8, MessageTooBig, ProtocolError
 from wsframe.events import (
     AcceptConnection,
@@ -94,6 +94,52 @@ def test_bytes_after_the_handshake_in_the_same_read_are_kept():
     client.receive_data(response + server_frame(2, b"too"))
     events = drain(client)
     assert isinstance(events[0], AcceptConnection) and events[1:] == [BytesMessage(b"too")]
+
+
+def frames_of_total_size(size):
+    """Client binary frames of exactly ``size`` bytes in all, and their payloads."""
+    payloads = []
+    while size > 65536 + 14:
+        payloads.append(bytes([len(payloads)]) * 65536)  # 14 bytes of header: 64-bit length, mask key
+        size -= 65536 + 14
+    payloads.append(b"L" * (size - 8))  # under 64 KiB: 8 bytes of header, 16-bit length
+    return b"".join(client_frame(2, payload) for payload in payloads), payloads
+
+
+@pytest.mark.parametrize("chunk_size", [1000, MAX_DATA_BEFORE_ACCEPT])
+def test_data_before_the_accept_is_kept_up_to_its_limit(chunk_size):
+    server = ServerConnection()
+    server.receive_data(ClientConnection().send(Request(host="h", target="/")))
+    [request] = drain(server)
+    data, payloads = frames_of_total_size(MAX_DATA_BEFORE_ACCEPT)
+    assert len(data) == MAX_DATA_BEFORE_ACCEPT
+    for start in range(0, len(data), chunk_size):
+        server.receive_data(data[start : start + chunk_size])
+    assert drain(server) == []
+    assert server.send(AcceptConnection()).startswith(b"HTTP/1.1 101 ")
+    assert drain(server) == [BytesMessage(payload) for payload in payloads]
+
+
+@pytest.mark.parametrize("with_request", [False, True], ids=["later-reads", "same-read-as-request"])
+def test_data_before_the_accept_over_its_limit_gets_400(with_request):
+    server = ServerConnection()
+    request = ClientConnection().send(Request(host="h", target="/"))
+    data = frames_of_total_size(MAX_DATA_BEFORE_ACCEPT)[0] + client_frame(1, b"one too many")
+    if with_request:
+        server.receive_data(request + data)
+    else:
+        server.receive_data(request)
+        assert isinstance(drain(server)[0], Request)
+        server.receive_data(data[:4096])
+        assert drain(server) == []
+        server.receive_data(data[4096:])
+    with pytest.raises(HandshakeError) as info:
+        drain(server)  # the Request event is not delivered when its own read was over the limit
+    assert info.value.status == 400
+    assert server.data_to_send().startswith(b"HTTP/1.1 400 ")
+    assert server.state is ConnectionState.CLOSED
+    with pytest.raises(InvalidState):
+        server.send(AcceptConnection())
 
 
 def test_fragmented_message_with_interleaved_control_frames():
@@ -343,6 +389,76 @@ def test_origin_policy(origins):
     assert isinstance(drain(server)[0], Request)
 
 
+def test_origins_given_as_one_string_are_refused():
+    # A str would be a substring test: "https://a.example" would let "a" and "https://" in.
+    for origins in ("https://a.example", b"https://a.example"):
+        with pytest.raises(TypeError):
+            ServerConnection(origins=origins)
+    server = ServerConnection(origins=["https://a.example"])
+    with pytest.raises(TypeError):
+        server.origins = "https://a.example"
+    assert server.origins == ["https://a.example"]
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [["https://good.example"], lambda origin: origin.startswith("https://")],  # the lambda raises on None
+    ids=["collection", "raising-callable"],
+)
+def test_missing_origin_with_a_policy_gets_403(origins):
+    server = ServerConnection(origins=origins)
+    server.receive_data(ClientConnection().send(Request(host="h", target="/")))
+    with pytest.raises(HandshakeError) as info:
+        drain(server)
+    assert info.value.status == 403
+    response = server.data_to_send()
+    assert response.startswith(b"HTTP/1.1 403 ") and b"AttributeError" not in response
+    assert server.state is ConnectionState.CLOSED
+
+
+def test_origin_policy_that_raises_gets_403_with_the_cause_kept():
+    def policy(origin):
+        raise KeyError(origin)
+
+    server = ServerConnection(origins=policy)
+    server.receive_data(ClientConnection().send(Request(host="h", target="/", origin="https://a.example")))
+    with pytest.raises(HandshakeError) as info:
+        drain(server)
+    assert info.value.status == 403 and isinstance(info.value.__cause__, KeyError)
+    assert info.value.request is not None  # well-formed HTTP, as for any refused origin
+
+
+@pytest.mark.parametrize(
+    "rejection, error",
+    [
+        (RejectConnection(403, [("X-Reason", "a\r\nSet-Cookie: b")]), ValueError),
+        (RejectConnection(403, body="a str"), TypeError),
+        ((403, [], b"websockets-style"), TypeError),
+    ],
+    ids=["crlf-in-header", "str-body", "tuple"],
+)
+def test_invalid_rejection_raises_and_leaves_the_request_waiting(rejection, error):
+    server = ServerConnection()
+    server.receive_data(ClientConnection().send(Request(host="h", target="/")))
+    drain(server)
+    server.receive_data(client_frame(1, b"early"))
+    with pytest.raises(error):
+        server.send(rejection)
+    assert server.state is ConnectionState.CONNECTING
+    assert server.send(RejectConnection(500)).startswith(b"HTTP/1.1 500 ")
+    assert server.state is ConnectionState.CLOSED
+
+
+def test_accept_after_an_invalid_rejection_still_gets_the_early_frames():
+    server = ServerConnection()
+    server.receive_data(ClientConnection().send(Request(host="h", target="/")) + client_frame(1, b"early"))
+    drain(server)
+    with pytest.raises(TypeError):
+        server.send(RejectConnection(403, body="a str"))
+    assert server.send(AcceptConnection()).startswith(b"HTTP/1.1 101 ")
+    assert drain(server) == [TextMessage("early")]
+
+
 def test_server_application_rejects_request():
     server = ServerConnection()
     client = ClientConnection()
@@ -443,9 +559,12 @@ def test_whole_conversation_in_random_splits_gives_the_same_events(cuts):
 
 # -- permessage-deflate -----------------------------------------------------------------------------
 
+import os  # noqa: E402
+import tracemalloc  # noqa: E402
 import zlib  # noqa: E402
 
 from wsframe._hotpath import Utf8Validator  # noqa: E402
+from wsframe.connection import FRAME_CHARGE, WIRE_ALLOWANCE  # noqa: E402
 from wsframe.deflate import PerMessageDeflate  # noqa: E402
 
 
@@ -647,6 +766,80 @@ def test_deflate_fragmented_bomb_refused_within_the_limit():
     server.receive_data(compressed_frames(2, bomb, cuts))
     with pytest.raises(MessageTooBig):
         drain(server)
+
+
+def one_message_in_tiny_frames(frame_size, frames):
+    """A compressed message of about ``frames`` frames after the first, each ``frame_size`` (0 or 1) bytes."""
+    if frame_size == 0:
+        data = b"abc"
+        head, rest = raw_deflate(data), []
+    else:
+        data = os.urandom(frames)  # incompressible: stored blocks, each byte inflating to about one byte
+        payload = raw_deflate(data)
+        head, rest = payload[:1], [payload[i : i + 1] for i in range(1, len(payload))]
+    wire = client_frame(2, head, fin=False, rsv=4)
+    wire += b"".join(client_frame(0, piece, fin=False) for piece in rest) if rest else client_frame(0, fin=False) * frames
+    return wire + client_frame(0), data
+
+
+@pytest.mark.parametrize("frame_size", [0, 1])
+def test_deflate_message_in_many_tiny_frames_is_joined_as_it_comes(frame_size):
+    # Issue 14.1: each frame of a fragmented compressed message stayed a list item until the message
+    # ended (50k frames: 4.4 MiB for empty ones, 6 MiB for 1-byte ones; 3 M empty frames: 270 MiB).
+    server, _ = deflate_pair(max_message_size=16 << 20)  # a wire budget of ~130k frames: not reached
+    wire, data = one_message_in_tiny_frames(frame_size, 50_000)
+    events = []
+    tracemalloc.start()
+    try:
+        for start in range(0, len(wire), 16384):
+            server.receive_data(wire[start : start + 16384])
+            events += drain(server)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert events == [BytesMessage(data)]
+    assert peak < 1.5 * 2**20
+
+
+def test_deflate_message_wire_budget_refused_with_1009_past_it():
+    limit = 4096
+    first = raw_deflate(b"abc")
+    # The first frame and the empty ones after it, the final one included, each count FRAME_CHARGE more.
+    allowed = (2 * limit + WIRE_ALLOWANCE - len(first) - FRAME_CHARGE) // FRAME_CHARGE
+    for empty_frames in (allowed, allowed + 1):
+        server, _ = deflate_pair(max_message_size=limit)
+        wire = client_frame(1, first, fin=False, rsv=4) + client_frame(0, fin=False) * (empty_frames - 1)
+        server.receive_data(wire + client_frame(0))
+        if empty_frames == allowed:
+            assert drain(server) == [TextMessage("abc")]
+            continue
+        with pytest.raises(MessageTooBig) as info:
+            drain(server)
+        assert str(info.value) == (
+            f"compressed message of more than {2 * limit + WIRE_ALLOWANCE} bytes on the wire "
+            f"(each frame counting {FRAME_CHARGE} bytes more than its payload)"
+        )
+        assert int.from_bytes(server.data_to_send()[2:4], "big") == 1009
+
+
+def test_deflate_wire_budget_leaves_room_for_the_largest_message_in_256_byte_frames():
+    limit = 65536
+    data = os.urandom(limit)  # incompressible: the compressed form is a little larger than the message
+    payload = raw_deflate(data)
+    server, _ = deflate_pair(max_message_size=limit)
+    server.receive_data(compressed_frames(2, payload, range(256, len(payload), 256)))
+    assert drain(server) == [BytesMessage(data)]
+
+
+def test_deflate_wire_budget_not_applied_in_stream_mode():
+    # Each piece is handed on as it comes: nothing accumulates, the application sees every frame.
+    server, _ = deflate_pair(max_message_size=4096, stream_messages=True)
+    frames = (2 * 4096 + WIRE_ALLOWANCE) // FRAME_CHARGE + 10
+    server.receive_data(client_frame(1, raw_deflate(b"abc"), fin=False, rsv=4) + client_frame(0, fin=False) * frames)
+    server.receive_data(client_frame(0))
+    events = drain(server)
+    assert len(events) == frames + 2 and "".join(event.data for event in events) == "abc"
+    assert events[-1].message_finished
 
 
 # -- message events are tuples underneath ------------------------------------------------------------

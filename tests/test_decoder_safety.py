@@ -204,6 +204,7 @@ FAILING_ALLOCATION = textwrap.dedent(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc are Linux's")
+@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""), reason="AddressSanitizer needs address space")
 def test_a_failed_allocation_leaves_the_decoder_failed(impl):
     name = "fallback" if impl.__name__.endswith("_fallback") else "native"
     result = subprocess.run([sys.executable, "-c", FAILING_ALLOCATION, name], capture_output=True, text=True,

@@ -1023,3 +1023,38 @@ def test_message_objects_reference_counts_and_gc(both):
         assert sys.getrefcount(ours[0]) == sys.getrefcount(reference[0])
         assert gc.is_tracked(reference) and not gc.is_tracked(ours)
         assert [type(x) for x in gc.get_referents(ours)] == [type(x) for x in gc.get_referents(reference)]
+
+
+# -- FrameEncoder ------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=SUPPRESSED)
+@given(text=st.text(max_size=300), data=st.binary(max_size=70_000) | st.sampled_from([b"", b"x" * 65536]))
+@pytest.mark.parametrize("masked", [False, True])
+def test_frame_encoder_builds_whole_frames(impl, masked, text, data):
+    encoder = impl.FrameEncoder(mask=masked)
+    decoder = impl.FrameDecoder(expect_mask=masked)
+    wire = encoder.text(text) + encoder.binary(data) + encoder.binary(bytearray(data)) + encoder.binary(memoryview(data))
+    frames, consumed, error = decoder.decode(wire)
+    assert (consumed, error) == (len(wire), None)
+    assert frames == [(1, True, 0, text.encode())] + [(2, True, 0, data)] * 3
+    if not masked:  # deterministic: exactly what encode_frame builds
+        assert wire == b"".join([impl.encode_frame(1, text.encode())] + [impl.encode_frame(2, data)] * 3)
+
+
+def test_frame_encoder_mask_keys_are_fresh(impl):
+    encoder = impl.FrameEncoder(mask=True)
+    keys = [encoder.mask_key() for _ in range(3000)] + [encoder.text("x")[2:6] for _ in range(3000)]
+    assert all(type(key) is bytes and len(key) == 4 for key in keys)
+    assert len(set(keys)) > 5990  # 6000 random 32-bit keys: a few collisions at most
+
+
+def test_frame_encoder_errors(both):
+    for impl in both:
+        encoder = impl.FrameEncoder(mask=False)
+        with pytest.raises(TypeError, match="^text must be str, not bytes$"):
+            encoder.text(b"x")
+        with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
+            encoder.text("a\ud800")
+        with pytest.raises(TypeError, match="^expected a contiguous bytes-like object, not str$"):
+            encoder.binary("x")

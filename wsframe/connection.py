@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import codecs
 import enum
-import os
 
 from . import handshake
-from ._hotpath import FrameDecoder, Utf8Validator, encode_frame, validate_utf8
+from ._hotpath import FrameDecoder, FrameEncoder, Utf8Validator, encode_frame, validate_utf8
 from .deflate import EXTENSION_NAME as DEFLATE, Compressor, Decompressor, DeflateParameters, PerMessageDeflate
-from .errors import HandshakeError, InvalidState, InvalidUTF8, ProtocolError, WebSocketError
+from .errors import HandshakeError, InvalidState, InvalidUTF8, MessageTooBig, ProtocolError, WebSocketError
 from .events import (
     AcceptConnection,
     BytesMessage,
@@ -39,7 +38,21 @@ from .frames import MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode, is_valid_clos
 
 __all__ = ["ConnectionState", "ServerConnection", "ClientConnection", "Connection"]
 
-DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+
+# What a compressed message may cost on the wire, which its inflated size does not bound (an empty frame,
+# or an empty deflate block, inflates to nothing): each frame counts its payload plus FRAME_CHARGE bytes
+# (the work of handling a frame), and a message may count at most 2 * max_message_size + WIRE_ALLOWANCE
+# bytes, refused with 1009 beyond. That leaves room for a message of the maximum size, incompressible,
+# in frames of 256 payload bytes or more.
+FRAME_CHARGE = 256
+WIRE_ALLOWANCE = 65536
+
+# What a server keeps of the bytes that follow the request before the application answers it. A client
+# must wait for the 101 before sending (RFC 6455 section 4.1), so this only serves clients that pipeline
+# their first frames; past it the request gets 400 rather than memory growing while the application
+# decides. A fixed 1 MiB: several socket reads, and not tied to max_message_size.
+MAX_DATA_BEFORE_ACCEPT = 1024 * 1024
 
 _CONTINUATION = int(Opcode.CONTINUATION)
 _TEXT = int(Opcode.TEXT)
@@ -77,7 +90,17 @@ class Connection:
     server accepts a client's offer with it, a client offers it. Compressed messages are inflated frame
     by frame, bounded by ``max_message_size`` after inflating; compressed frames on the wire are limited
     by ``max_frame_size``, which defaults to ``max_message_size`` plus deflate's worst-case expansion.
+    A fragmented compressed message is inflated into one buffer as its frames arrive, and its frames may
+    count at most ``2 * max_message_size + 65536`` bytes on the wire, each frame its payload plus 256
+    bytes (:data:`FRAME_CHARGE`; more is refused with 1009), so that neither memory nor work per message
+    grows with its number of frames. (In stream mode each frame is handed on at once and not counted.)
     Messages sent in pieces (``message_finished=False``) go uncompressed.
+
+    Memory per connection: the message being received (at most ``max_message_size`` bytes, or its frame
+    in the hot path's buffer), the deflate state if negotiated (see :mod:`wsframe.deflate`), and the
+    events of one :meth:`receive_data` call, which are not limited by the connection: a compressed input
+    can inflate up to ~1032 times (each message within ``max_message_size``), so feed compressed
+    connections in bounded pieces (the asyncio layer feeds 1 KiB at a time and stops when its queue is full).
 
     ``opened=True`` starts in the open state, for callers that did the HTTP upgrade themselves (see
     :mod:`wsframe.handshake` for the helpers): ``subprotocol`` says what was negotiated, and
@@ -124,10 +147,11 @@ class Connection:
         self._close_received: CloseConnection | None = None  # the peer's close, until events() answers it
         self._decoder = None
         self._unparsed = b""  # a partial frame header, re-passed with the next read
-        self._fragments: list[bytes] = []  # the data message being reassembled
+        self._inflated = bytearray()  # the compressed message being reassembled, inflated
+        self._wire_left = 0  # what its frames may still count on the wire (FRAME_CHARGE)
         self._message_opcode = 0  # its opcode; 0 when no message is in progress
         self._text_decoder = None  # stream mode: turns text pieces into str across UTF-8 boundaries
-        self._mask_keys: list[bytes] = []  # unused keys of the last batch
+        self._encoder = FrameEncoder(mask=self._is_client)  # whole plain frames; the client's mask keys
         if opened:
             if deflate_parameters is not None and self.deflate is None:
                 self.deflate = PerMessageDeflate()
@@ -289,10 +313,19 @@ class Connection:
             self._compressed = bool(rsv)
             if rsv and opcode == _TEXT:
                 self._inflated_text = Utf8Validator()
+            if self.max_message_size is not None:
+                self._wire_left = 2 * self.max_message_size + WIRE_ALLOWANCE
         elif rsv:
             raise ProtocolError("RSV1 set on a continuation frame")
         if not self._compressed:
             return payload
+        if self.max_message_size is not None and not self.stream_messages:
+            self._wire_left -= len(payload) + FRAME_CHARGE
+            if self._wire_left < 0:
+                raise MessageTooBig(
+                    f"compressed message of more than {2 * self.max_message_size + WIRE_ALLOWANCE} bytes on the "
+                    f"wire (each frame counting {FRAME_CHARGE} bytes more than its payload)"
+                )
         payload = self._decompressor.decompress(payload, fin)
         if self._inflated_text is not None:
             self._inflated_text.feed(payload, fin)
@@ -301,16 +334,16 @@ class Connection:
         return payload
 
     def _handle_fragment(self, opcode, fin, payload) -> None:
+        # Joined as the frames come: one buffer per message, however many (empty) frames it has.
         if opcode != _CONTINUATION:
             self._message_opcode = opcode
-        self._fragments.append(payload)
+        self._inflated += payload
         if fin:
-            data = b"".join(self._fragments)
-            self._fragments = []
             if self._message_opcode == _TEXT:
-                self._events.append(TextMessage(data.decode("utf-8")))
+                self._events.append(TextMessage(self._inflated.decode("utf-8")))
             else:
-                self._events.append(BytesMessage(data))
+                self._events.append(BytesMessage(bytes(self._inflated)))
+            self._inflated = bytearray()
             self._message_opcode = 0
 
     def _handle_piece(self, opcode, fin, payload) -> None:
@@ -395,19 +428,15 @@ class Connection:
     def send_text(self, text: str, message_finished: bool = True) -> bytes:
         """The bytes of a text message (or, with ``message_finished=False``, of its next piece)."""
         if self._fast_send and message_finished:
-            if self._is_client:
-                keys = self._mask_keys  # _next_mask_key inlined: a method call costs a third of this path
-                return encode_frame(_TEXT, text.encode(), mask_key=keys.pop() if keys else self._next_mask_key())
-            return encode_frame(_TEXT, text.encode())
+            return self._encoder.text(text)
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, not {type(text).__name__}")
         return self._send_data(_TEXT, text.encode(), message_finished)
 
     def send_binary(self, data, message_finished: bool = True) -> bytes:
         """The bytes of a binary message (or, with ``message_finished=False``, of its next piece)."""
         if self._fast_send and message_finished:
-            if self._is_client:
-                keys = self._mask_keys  # _next_mask_key inlined: a method call costs a third of this path
-                return encode_frame(_BINARY, data, mask_key=keys.pop() if keys else self._next_mask_key())
-            return encode_frame(_BINARY, data)
+            return self._encoder.binary(data)
         return self._send_data(_BINARY, data, message_finished)
 
     def _send_data(self, opcode: int, payload, fin: bool) -> bytes:
@@ -431,7 +460,7 @@ class Connection:
         size = self._fragment_size
         if size is None or len(payload) <= size:
             if self._is_client:
-                return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._next_mask_key())
+                return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._encoder.mask_key())
             return encode_frame(opcode, payload, fin=fin, rsv=rsv)
         view = memoryview(payload)
         last = (len(payload) - 1) // size * size
@@ -458,17 +487,8 @@ class Connection:
 
     def _frame(self, opcode: int, payload, fin: bool = True, rsv: int = 0) -> bytes:
         if self._is_client:
-            return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._next_mask_key())
+            return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._encoder.mask_key())
         return encode_frame(opcode, payload, fin=fin, rsv=rsv)
-
-    def _next_mask_key(self) -> bytes:
-        # A fresh unpredictable key per frame (RFC 6455 section 10.3), drawn from the OS CSPRNG in
-        # batches so that a small frame does not cost a system call.
-        keys = self._mask_keys
-        if not keys:
-            pool = os.urandom(4096)
-            keys = self._mask_keys = [pool[start : start + 4] for start in range(0, 4096, 4)]
-        return keys.pop()
 
     def _open(self, subprotocol, extensions, deflate_parameters=None) -> None:
         self.subprotocol = subprotocol
@@ -512,9 +532,14 @@ class ServerConnection(Connection):
 
     ``subprotocols`` lists the ones the server speaks, in its order of preference. ``origins`` is the
     Origin policy: ``None`` allows any, else a collection of allowed Origin values (include ``None`` to
-    allow requests without Origin) or a callable taking the Origin (or None) and returning whether to
-    allow it; a refused Origin is answered with 403. The :class:`Request` event is the hook where the
-    server authenticates: it answers with :class:`AcceptConnection` or :class:`RejectConnection`.
+    allow requests without Origin; a single ``str`` is refused with TypeError, as ``in`` would test for
+    a substring) or a callable taking the Origin (or None) and returning whether to allow it; a refused
+    Origin, or a callable that raises, is answered with 403. The :class:`Request` event is the hook where
+    the server authenticates: it answers with :class:`AcceptConnection` or :class:`RejectConnection`.
+    Frames that arrive before that answer are kept, up to ``MAX_DATA_BEFORE_ACCEPT`` bytes (1 MiB; the
+    request is answered with 400 beyond), and decoded at once when the connection is accepted: with
+    permessage-deflate that can inflate ~1000-fold, so stop feeding bytes after the :class:`Request`
+    until it is answered (the asyncio layer stops within 1 KiB of the request's end).
 
     A request that is not an acceptable upgrade is answered automatically (its HandshakeError's status,
     queued in :meth:`data_to_send`). When the head was well-formed HTTP, the error raised from
@@ -536,12 +561,21 @@ class ServerConnection(Connection):
         self.origins = origins
         self._reader = handshake.RequestReader(max_line=max_request_line, max_head=max_request_head)
         self._request: handshake.ClientHandshake | None = None
+        self._data_before_accept: list[bytes] = []  # frames received while the request waits for an answer
+        self._data_before_accept_size = 0
         self._deflate_answer = None  # (response extension value, agreed parameters) or None
+
+    @property
+    def origins(self):
+        return self._origins
+
+    @origins.setter
+    def origins(self, policy) -> None:
+        self._origins = check_origin_policy(policy)
 
     def _receive_handshake(self, data) -> None:
         if self._request is not None:
-            # Bytes after the request, before the caller accepted: frames, kept for later.
-            self._unparsed += bytes(data)
+            self._hold_until_answered(data)
             return
         try:
             request = self._reader.feed(data)
@@ -558,9 +592,11 @@ class ServerConnection(Connection):
             self._reject_automatically(exc)
             return
         self._request = checked
+        self._hold_until_answered(self._reader.remaining)
+        if self.state is _CLOSED:
+            return  # refused already: too much data came with the request
         if self.deflate is not None:
             self._deflate_answer = self.deflate.accept(checked.extensions)
-        self._unparsed = bytes(self._reader.remaining)
         self._events.append(
             Request(
                 host=checked.host,
@@ -577,11 +613,26 @@ class ServerConnection(Connection):
         if self._request is None:
             self._error = HandshakeError("connection closed during the handshake", 400)
 
+    def _hold_until_answered(self, data) -> None:
+        """Keeps frames that arrive before the answer to the request, up to MAX_DATA_BEFORE_ACCEPT bytes."""
+        if not data:
+            return
+        self._data_before_accept_size += len(data)
+        if self._data_before_accept_size > MAX_DATA_BEFORE_ACCEPT:
+            self._data_before_accept = []
+            error = HandshakeError(f"over {MAX_DATA_BEFORE_ACCEPT} bytes received before the handshake was answered")
+            self._reject_automatically(error)
+            return
+        self._data_before_accept.append(bytes(data))  # a list: appending to one bytes object is quadratic
+
     def _check_origin(self, origin) -> None:
-        policy = self.origins
+        policy = self._origins
         if policy is None:
             return
-        allowed = policy(origin) if callable(policy) else origin in policy
+        try:
+            allowed = policy(origin) if callable(policy) else origin in policy
+        except Exception as exc:  # fail closed; the cause stays on the error, out of the response body
+            raise HandshakeError(f"origin {origin!r} not allowed (the origin policy failed)", 403) from exc
         if not allowed:
             raise HandshakeError(f"origin {origin!r} not allowed", 403)
 
@@ -605,13 +656,16 @@ class ServerConnection(Connection):
                 self._request.key, subprotocol=subprotocol, extensions=extensions, extra_headers=event.extra_headers
             )
             self._open(subprotocol, [DEFLATE] if parameters else [], parameters)
-            pending, self._unparsed = self._unparsed, b""
+            pending, self._data_before_accept = self._data_before_accept, []
             if pending:
-                self._receive_frames(pending)
+                self._receive_frames(b"".join(pending))
             return response
         if isinstance(event, RejectConnection):
+            # Built first: an invalid rejection raises with the request still waiting for a valid answer.
+            response = handshake.build_rejection(event.status_code, headers=event.headers, body=event.body)
             self.state = ConnectionState.CLOSED
-            return handshake.build_rejection(event.status_code, headers=event.headers, body=event.body)
+            self._data_before_accept = []
+            return response
         raise TypeError(f"cannot send {type(event).__name__}")
 
 
@@ -695,6 +749,16 @@ class ClientConnection(Connection):
     def _client_handshake_failed(self, exc: HandshakeError) -> None:
         self.state = ConnectionState.CLOSED
         self._error = exc
+
+
+def check_origin_policy(policy):
+    """Returns ``policy`` if it can be a server's ``origins`` policy; TypeError for a string.
+
+    ``origin in "https://a.example"`` would test for a substring and let ``Origin: a`` in.
+    """
+    if isinstance(policy, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"origins must be a collection of Origin values or a callable, not {type(policy).__name__}")
+    return policy
 
 
 def parse_close_payload(payload: bytes) -> tuple[int, str]:

@@ -38,7 +38,10 @@ Most of it is the compressor's (zlib allocates ~256 KiB at window 15, mem_level 
 messages come); the inflater needs 2**window bytes plus ~7 KiB. mem_level is the compressor's main knob.
 
 Decompression is bounded: a message never inflates past the Decompressor's ``max_size`` plus one byte
-before :class:`~wsframe.errors.MessageTooBig` is raised, however small its compressed form.
+before :class:`~wsframe.errors.MessageTooBig` is raised, however small its compressed form. What a
+message may take on the wire, where empty frames and empty deflate blocks inflate to nothing, is bounded
+by the connection (:data:`wsframe.connection.FRAME_CHARGE`), which also joins a message's frames as
+they are inflated.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The pure-Python hot path: the readable reference that the native one (``wsframe._native``) matches."""
 
-from .framing import FrameDecoder, decode_header, encode_frame, encode_header
+from .framing import FrameDecoder, FrameEncoder, decode_header, encode_frame, encode_header
 from .mask import mask, mask_inplace
 from .utf8 import Utf8Validator, validate_utf8
 
@@ -11,6 +11,7 @@ __all__ = [
     "validate_utf8",
     "encode_header",
     "encode_frame",
+    "FrameEncoder",
     "decode_header",
     "FrameDecoder",
 ]

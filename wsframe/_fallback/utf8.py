@@ -28,11 +28,10 @@ def _is_surrogate_prefix(pending: bytes) -> bool:
 
 
 class Utf8Validator:
-    """Validates a UTF-8 stream fed in pieces; fails fast at the first byte that can never be valid.
+    """Validates a UTF-8 stream fed in pieces; fails fast at the first byte that can never be valid."""
 
-    It calls the codec's ``utf_8_decode`` itself and keeps the bytes of an unfinished sequence, as
-    ``codecs``' incremental decoder does, without that decoder's layers of Python calls per feed.
-    """
+    # It calls the codec's utf_8_decode itself and keeps the bytes of an unfinished sequence, as codecs'
+    # incremental decoder does, without that decoder's layers of Python calls per feed.
 
     __slots__ = ("_pending", "_bytes_fed", "_error")
 

@@ -10,7 +10,7 @@ from ..connection import DEFAULT_MAX_MESSAGE_SIZE, ClientConnection
 from ..deflate import PerMessageDeflate
 from ..errors import HandshakeError, HandshakeRejected
 from ..events import AcceptConnection, RejectConnection, Request
-from .protocol import WebSocket
+from .protocol import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, WebSocket
 
 __all__ = ["connect"]
 
@@ -87,7 +87,8 @@ class connect:
         origin: str | None = None,
         extra_headers=(),
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-        max_queue: int | None = 16,
+        max_queue: int | None = DEFAULT_MAX_QUEUE,
+        max_queue_bytes: int | None = DEFAULT_MAX_QUEUE_BYTES,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         open_timeout: float = 10.0,
@@ -117,7 +118,11 @@ class connect:
         self._open_timeout = open_timeout
         self._make_connection = lambda: ClientConnection(max_message_size=max_message_size, deflate=compression)
         self._options = dict(
-            max_queue=max_queue, ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout
+            max_queue=max_queue,
+            max_queue_bytes=max_queue_bytes,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
         )
         self._websocket: WebSocket | None = None
 

@@ -7,10 +7,18 @@ replies, the close frame after a peer's protocol error). The application's corou
 :meth:`send`, :meth:`ping`, :meth:`close`) call :meth:`~wsframe.connection.Connection.send` and write
 the bytes it returns. Everything else here is flow control and timers:
 
-* reading pauses while more than ``max_queue`` messages wait for the application and resumes when it
-  has taken them down to a quarter of that; a server also pauses reading while its transport's write
-  buffer is above the high-water mark (a peer that floods pings without reading its pongs);
-* :meth:`send` waits while the write buffer is above the high-water mark;
+* reading pauses while more than ``max_queue`` messages, or more than ``max_queue_bytes`` bytes of them
+  (as :func:`sys.getsizeof` counts: a str takes up to 4 bytes per character), wait for the application,
+  and resumes when it has taken them down to a quarter of both; it also pauses while the transport's
+  write buffer is above the high-water mark (a peer that floods pings without reading its pongs), and
+  on a server while the application decides on the request (``process_request``);
+* a read is fed to the codec 1 KiB at a time while compression is negotiated and during the handshake,
+  and what is left of it once reading pauses waits here: compressed data can inflate ~1000-fold, so one
+  read could otherwise queue a thousand times its size (and frames that came with the request or the
+  response are decoded at once when the handshake completes);
+* :meth:`send` waits while the write buffer is above the high-water mark; if the peer then reads
+  nothing for ``close_timeout`` seconds the transport is dropped (two peers that stopped reading while
+  blocked writing to each other would otherwise wait forever);
 * a keepalive ping every ``ping_interval`` seconds; no pong within ``ping_timeout``: close with 1011;
 * after our close frame (or the codec's, after a peer's error) the transport is dropped once the
   closing handshake is over, or after ``close_timeout`` seconds at the latest.
@@ -22,6 +30,7 @@ import asyncio
 import collections
 import logging
 import os
+import sys
 
 from ..connection import ConnectionState
 from ..errors import (
@@ -42,8 +51,17 @@ logger = logging.getLogger("wsframe.asyncio")
 # is what browsers send for a plain ``ws.close()``).
 OK_CLOSE_CODES = frozenset((1000, 1001, 1005))
 
+_CONNECTING = ConnectionState.CONNECTING
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
+
+DEFAULT_MAX_QUEUE = 16
+DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
+
+# Bytes fed to the codec at a time when a read may inflate: 1 KiB inflates to at most ~1 MiB.
+_SLICE = 1024
+
+_sizeof = sys.getsizeof
 
 
 class WebSocket(asyncio.Protocol):
@@ -56,23 +74,24 @@ class WebSocket(asyncio.Protocol):
     :class:`~wsframe.events.Request` event), ``response`` (client: the
     :class:`~wsframe.events.AcceptConnection` event), ``close_code`` and ``close_reason`` (None while
     open), ``remote_address``, ``transport``, ``connection`` (the sans-I/O one).
-    """
 
-    # A server stops reading while its writes are blocked, so a peer cannot make it queue pongs without
-    # bound. A client does not, so that two peers blocked writing to each other never both stop reading.
-    _pause_reading_on_write_pressure = False
+    ``max_queue`` (messages) and ``max_queue_bytes`` bound the received messages waiting for the
+    application (None: no bound); see the module doc for how reading pauses.
+    """
 
     def __init__(
         self,
         connection,
         *,
-        max_queue: int | None = 16,
+        max_queue: int | None = DEFAULT_MAX_QUEUE,
+        max_queue_bytes: int | None = DEFAULT_MAX_QUEUE_BYTES,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         close_timeout: float = 10.0,
     ) -> None:
         self.connection = connection
         self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -84,6 +103,8 @@ class WebSocket(asyncio.Protocol):
         self.close_reason: str | None = None
         self._loop = asyncio.get_running_loop()
         self._messages: collections.deque = collections.deque()
+        self._queued_bytes = 0  # sys.getsizeof of the messages in _messages
+        self._unread = b""  # the rest of a read, kept while reading is paused
         self._message_waiter: asyncio.Future | None = None
         self._pings: collections.deque = collections.deque()  # (payload, future) in sending order
         self._drain_waiters: list[asyncio.Future] = []
@@ -98,6 +119,8 @@ class WebSocket(asyncio.Protocol):
         self._closed = self._loop.create_future()  # done at connection_lost
         self._keepalive_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
+        self._write_stall_timer: asyncio.TimerHandle | None = None
+        self._write_buffer_at_check = 0  # the write buffer's size when the stall timer was set
 
     @property
     def subprotocol(self) -> str | None:
@@ -118,7 +141,8 @@ class WebSocket(asyncio.Protocol):
             messages = self._messages
             if messages:
                 message = messages.popleft()
-                if self._queue_full and len(messages) <= self.max_queue // 4:
+                self._queued_bytes -= _sizeof(message)
+                if self._queue_full and self._queue_drained():
                     self._queue_full = False
                     self._update_reading()
                 return message
@@ -214,8 +238,22 @@ class WebSocket(asyncio.Protocol):
         self.remote_address = transport.get_extra_info("peername")
 
     def data_received(self, data) -> None:
-        self.connection.receive_data(data)
+        connection = self.connection
+        if len(data) > _SLICE and (connection.deflate_parameters is not None or connection.state is _CONNECTING):
+            self._receive_in_slices(data)
+            return
+        connection.receive_data(data)
         self._process()
+
+    def _receive_in_slices(self, data) -> None:
+        """Feeds ``data`` a slice at a time, keeping the rest in ``_unread`` once reading pauses."""
+        view = memoryview(data)
+        for start in range(0, len(view), _SLICE):
+            if self._reading_paused:
+                self._unread = bytes(view[start:])
+                return
+            self.connection.receive_data(view[start : start + _SLICE])
+            self._process()
 
     def eof_received(self) -> bool:
         self._eof = True
@@ -229,7 +267,7 @@ class WebSocket(asyncio.Protocol):
         self._handle_events()
         if self.close_code is None:
             self.close_code, self.close_reason = 1006, ""
-        for timer in (self._keepalive_timer, self._close_timer):
+        for timer in (self._keepalive_timer, self._close_timer, self._write_stall_timer):
             if timer is not None:
                 timer.cancel()
         self._wake_receiver()
@@ -244,15 +282,18 @@ class WebSocket(asyncio.Protocol):
             self._closed.set_result(None)
 
     def pause_writing(self) -> None:
+        # Reading stops too, so that a peer cannot make us queue pongs without bound.
         self._writing_paused = True
-        if self._pause_reading_on_write_pressure:
-            self._update_reading()
+        self._update_reading()
+        self._start_write_stall_timer()
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        if self._write_stall_timer is not None:
+            self._write_stall_timer.cancel()
+            self._write_stall_timer = None
         self._wake_writers()
-        if self._pause_reading_on_write_pressure:
-            self._update_reading()
+        self._update_reading()
 
     # -- from the codec's events to the application ----------------------------------------------
 
@@ -273,12 +314,15 @@ class WebSocket(asyncio.Protocol):
 
     def _handle_events(self) -> WebSocketError | None:
         messages = self._messages
+        queued_bytes = self._queued_bytes
         try:
             for event in self.connection.events():
                 kind = type(event)
                 if kind is TextMessage or kind is BytesMessage:
                     if self._sent_close is None:
-                        messages.append(event.data)
+                        data = event.data
+                        messages.append(data)
+                        queued_bytes += _sizeof(data)
                 elif kind is Pong:
                     self._pong_received(event.payload)
                 elif kind is CloseConnection:
@@ -290,10 +334,24 @@ class WebSocket(asyncio.Protocol):
         except WebSocketError as exc:
             return exc
         finally:
-            if self.max_queue is not None and len(messages) > self.max_queue and not self._queue_full:
+            self._queued_bytes = queued_bytes
+            if not self._queue_full and self._queue_over_limits():
                 self._queue_full = True
                 self._update_reading()
         return None
+
+    def _queue_over_limits(self) -> bool:
+        max_queue, max_bytes = self.max_queue, self.max_queue_bytes
+        return (max_queue is not None and len(self._messages) > max_queue) or (
+            max_bytes is not None and self._queued_bytes > max_bytes
+        )
+
+    def _queue_drained(self) -> bool:
+        """Taken down to a quarter of both limits: reading may resume."""
+        max_queue, max_bytes = self.max_queue, self.max_queue_bytes
+        return (max_queue is None or len(self._messages) <= max_queue // 4) and (
+            max_bytes is None or self._queued_bytes <= max_bytes // 4
+        )
 
     def _handshake_event(self, event) -> None:
         """Role-specific: the server's Request, the client's AcceptConnection or RejectConnection."""
@@ -334,16 +392,19 @@ class WebSocket(asyncio.Protocol):
         """Pauses or resumes reading; always reads while closing (to see the peer's close frame or EOF)."""
         if self._lost:
             return
-        closing = self._sent_close is not None or self.connection.state is _CLOSED
-        pause = not closing and (
-            self._queue_full or (self._writing_paused and self._pause_reading_on_write_pressure)
-        )
+        state = self.connection.state
+        closing = self._sent_close is not None or state is _CLOSED
+        awaiting_answer = self.request is not None and state is ConnectionState.CONNECTING
+        pause = not closing and (self._queue_full or self._writing_paused or awaiting_answer)
         if pause != self._reading_paused:
             self._reading_paused = pause
             if pause:
                 self.transport.pause_reading()
             else:
-                self.transport.resume_reading()
+                self.transport.resume_reading()  # delivers nothing before the next loop iteration
+                if self._unread:  # so what was read before the pause comes first
+                    unread, self._unread = self._unread, b""
+                    self._receive_in_slices(unread)
 
     # -- closing ---------------------------------------------------------------------------------
 
@@ -380,6 +441,23 @@ class WebSocket(asyncio.Protocol):
 
     def _close_timed_out(self) -> None:
         logger.debug("dropping %s: no close within %s s", self.remote_address, self.close_timeout)
+        self.transport.abort()
+
+    def _start_write_stall_timer(self) -> None:
+        if not self._lost:
+            self._write_buffer_at_check = self.transport.get_write_buffer_size()
+            self._write_stall_timer = self._loop.call_later(self.close_timeout, self._write_stall_timed_out)
+
+    def _write_stall_timed_out(self) -> None:
+        """Writing has stayed blocked for close_timeout: go on waiting while the peer reads (the buffer
+        shrank), else drop it; a slow reader is thus kept, a stuck or deadlocked one is not."""
+        self._write_stall_timer = None
+        if self._lost or not self._writing_paused:
+            return
+        if self.transport.get_write_buffer_size() < self._write_buffer_at_check:
+            self._start_write_stall_timer()
+            return
+        logger.debug("dropping %s: it read nothing for %s s of blocked writes", self.remote_address, self.close_timeout)
         self.transport.abort()
 
     # -- keepalive -------------------------------------------------------------------------------

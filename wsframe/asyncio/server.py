@@ -6,19 +6,17 @@ import asyncio
 import inspect
 
 from .. import handshake
-from ..connection import DEFAULT_MAX_MESSAGE_SIZE, ConnectionState, ServerConnection
+from ..connection import DEFAULT_MAX_MESSAGE_SIZE, ConnectionState, ServerConnection, check_origin_policy
 from ..deflate import PerMessageDeflate
 from ..errors import HandshakeError
 from ..events import AcceptConnection, RejectConnection, Request
-from .protocol import WebSocket, logger
+from .protocol import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, WebSocket, logger
 
 __all__ = ["serve", "Server"]
 
 
 class _ServerWebSocket(WebSocket):
     """The server's side of one connection: the opening handshake, then ``handler(self)``."""
-
-    _pause_reading_on_write_pressure = True
 
     def __init__(self, server: Server, connection: ServerConnection, **options) -> None:
         super().__init__(connection, **options)
@@ -39,6 +37,7 @@ class _ServerWebSocket(WebSocket):
     def _handshake_event(self, event) -> None:
         if type(event) is Request:
             self.request = event
+            self._update_reading()  # no more frames until the application has answered
             self._task = self._loop.create_task(self._run())
             self._server._tasks.add(self._task)
             self._task.add_done_callback(self._server._tasks.discard)
@@ -78,24 +77,22 @@ class _ServerWebSocket(WebSocket):
     async def _run(self) -> None:
         """Answers the request (after ``process_request``), then runs the handler and closes."""
         server = self._server
-        rejection = None
-        if server.process_request is not None:
-            try:
-                rejection = server.process_request(self.request)
-                if inspect.isawaitable(rejection):
-                    rejection = await rejection
-            except Exception:
-                logger.exception("process_request failed")
-                rejection = RejectConnection(500, body=b"internal server error\n")
+        rejection = await self._process_request()
         if self._lost or self.connection.state is not ConnectionState.CONNECTING:
-            return  # the peer left, or the open timeout struck
+            return  # the peer left, the open timeout struck, or the codec refused the request meanwhile
         self._cancel_open_timer()
         if rejection is not None:
-            self.transport.write(self.connection.send(rejection))
+            try:
+                response = self.connection.send(rejection)
+            except Exception:  # the codec refused it and left the request waiting for an answer
+                logger.exception("process_request returned an invalid rejection: %r", rejection)
+                response = self.connection.send(_INTERNAL_ERROR)
+            self.transport.write(response)
             self._release_transport()
             return
         self.transport.write(self.connection.send(AcceptConnection()))
         self._process()  # frames that came with the request
+        self._update_reading()
         self._start_keepalive()
         code = 1000
         try:
@@ -108,6 +105,25 @@ class _ServerWebSocket(WebSocket):
             raise
         await self.close(code)
 
+    async def _process_request(self) -> RejectConnection | None:
+        """``process_request``'s answer; a 500 (and the error logged) when it raises or returns another type."""
+        process_request = self._server.process_request
+        if process_request is None:
+            return None
+        try:
+            rejection = process_request(self.request)
+            if inspect.isawaitable(rejection):
+                rejection = await rejection
+            if rejection is not None and not isinstance(rejection, RejectConnection):
+                raise TypeError(f"process_request returned {rejection!r}, not None or a RejectConnection")
+        except Exception:
+            logger.exception("process_request failed")
+            return _INTERNAL_ERROR
+        return rejection
+
+
+_INTERNAL_ERROR = RejectConnection(500, body=b"internal server error\n")
+
 
 class Server:
     """A listening WebSocket server; see :func:`serve`. An async context manager that closes on exit.
@@ -118,10 +134,11 @@ class Server:
     def __init__(self, handler, **options) -> None:
         self.handler = handler
         self.subprotocols = options["subprotocols"]
-        self.origins = options["origins"]
+        self.origins = check_origin_policy(options["origins"])
         self.compression = options["compression"]
         self.max_message_size = options["max_message_size"]
         self.max_queue = options["max_queue"]
+        self.max_queue_bytes = options["max_queue_bytes"]
         self.ping_interval = options["ping_interval"]
         self.ping_timeout = options["ping_timeout"]
         self.open_timeout = options["open_timeout"]
@@ -148,6 +165,7 @@ class Server:
             self,
             connection,
             max_queue=self.max_queue,
+            max_queue_bytes=self.max_queue_bytes,
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             close_timeout=self.close_timeout,
@@ -216,7 +234,8 @@ async def serve(
     origins=None,
     compression: PerMessageDeflate | None = PerMessageDeflate(),
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    max_queue: int | None = 16,
+    max_queue: int | None = DEFAULT_MAX_QUEUE,
+    max_queue_bytes: int | None = DEFAULT_MAX_QUEUE_BYTES,
     ping_interval: float | None = 20.0,
     ping_timeout: float | None = 20.0,
     open_timeout: float = 10.0,
@@ -232,17 +251,22 @@ async def serve(
     returns the connection is closed with 1000, if it raises with 1011 (and the error is logged).
 
     ``subprotocols``: the ones spoken, in order of preference. ``origins``: None allows any Origin, else
-    a collection of allowed values (``None`` in it allows requests without Origin) or a predicate; a
-    refused Origin gets 403. ``compression``: the permessage-deflate policy, None to disable.
-    ``max_message_size`` (bytes; 1009 beyond), ``max_queue`` (received messages waiting before reading
-    pauses), ``ping_interval``/``ping_timeout`` (keepalive; None disables), ``open_timeout`` (seconds
-    for the whole opening handshake; over TLS the TLS handshake before it gets as long again),
+    a collection of allowed values (``None`` in it allows requests without Origin; not a str) or a
+    predicate; a refused Origin (or a predicate that raises) gets 403. ``compression``: the
+    permessage-deflate policy, None to disable.
+    ``max_message_size`` (bytes; 1009 beyond; 1 MiB), ``max_queue`` and ``max_queue_bytes`` (received
+    messages, and their bytes, waiting before reading pauses; 16 and 1 MiB: with the defaults a peer can
+    make a connection hold at most ~4.7 MiB, ~10.7 MiB if it sends text; the README itemizes it),
+    ``ping_interval``/``ping_timeout`` (keepalive; None disables), ``open_timeout`` (seconds for the
+    whole opening handshake; over TLS the TLS handshake before it gets as long again),
     ``close_timeout`` (seconds for the closing handshake), ``max_request_head`` (bytes; 431 beyond),
     ``ssl`` (an :class:`ssl.SSLContext` for wss).
 
     ``process_request(request)`` (sync or async) sees the :class:`~wsframe.events.Request` before it is
     accepted: return a :class:`~wsframe.events.RejectConnection` to refuse it (authentication), None to
-    accept. ``http_handler(request)`` gets plain HTTP GET requests (no Upgrade header) as a
+    accept; if it raises or returns anything else the client gets 500 and the error is logged. Reading
+    pauses while it runs: frames the client sent early are decoded after the accept.
+    ``http_handler(request)`` gets plain HTTP GET requests (no Upgrade header) as a
     :class:`~wsframe.handshake.HTTPRequest` and returns ``(status, headers, body)``, or None to answer
     with the usual handshake error (426).
     """
@@ -253,6 +277,7 @@ async def serve(
         compression=compression,
         max_message_size=max_message_size,
         max_queue=max_queue,
+        max_queue_bytes=max_queue_bytes,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
         open_timeout=open_timeout,
