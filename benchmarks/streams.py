@@ -41,6 +41,7 @@ DEFLATE_LEVEL, DEFLATE_MEM_LEVEL, DEFLATE_WBITS = 1, 8, 15
 NATIVE = "wsframe native"
 FALLBACK = "wsframe fallback"
 WSFRAME_IMPLEMENTATIONS = (NATIVE, FALLBACK)
+COMPAT = "wsframe.compat.wsproto"  # wsproto's API on wsframe (active hot path): beside wsproto's rows
 
 
 @dataclass(frozen=True)
@@ -426,11 +427,12 @@ def websockets_builder(client: bool, compressed: bool):
 # --- wsproto ------------------------------------------------------------------------------------
 
 
-def wsproto_receiver():
-    """wsproto's Connection (the open-state object under WSConnection); it delivers message pieces as
-    they arrive, joined here; pings are answered with ``send(event.response())``."""
-    connection = load("wsproto.connection")
-    events = load("wsproto.events")
+def wsproto_receiver(package: str = "wsproto"):
+    """wsproto's Connection (the open-state object under WSConnection), or the same API of ``package``
+    (wsframe.compat.wsproto); it delivers message pieces as they arrive, joined here; pings are answered
+    with ``send(event.response())``."""
+    connection = load(f"{package}.connection")
+    events = load(f"{package}.events")
     text_class, bytes_class, ping_class = events.TextMessage, events.BytesMessage, events.Ping
 
     def run(reads):
@@ -462,9 +464,9 @@ def wsproto_receiver():
     return run
 
 
-def wsproto_builder(client: bool):
-    connection = load("wsproto.connection")
-    message_class = load("wsproto.events").Message
+def wsproto_builder(client: bool, package: str = "wsproto"):
+    connection = load(f"{package}.connection")
+    message_class = load(f"{package}.events").Message
     kind = connection.ConnectionType.CLIENT if client else connection.ConnectionType.SERVER
 
     def run(messages):
@@ -759,7 +761,11 @@ def _receivers(compressed: bool) -> list[Implementation]:
         Implementation("aiohttp", lambda: aiohttp_receiver(compressed), peer=True),
     ]
     if not compressed:  # neither speaks permessage-deflate here (picows has none; wsproto is not a target)
-        implementations += [Implementation("picows", picows_receiver, peer=True), Implementation("wsproto", wsproto_receiver, peer=True)]
+        implementations += [
+            Implementation("picows", picows_receiver, peer=True),
+            Implementation("wsproto", wsproto_receiver, peer=True),
+            Implementation(COMPAT, lambda: wsproto_receiver(COMPAT)),
+        ]
     return implementations
 
 
@@ -822,6 +828,7 @@ def stream_targets(results: Results) -> list[TargetCheck]:
         checks.append(speed_check(f"{workload}: native ≥ {factor}× the fastest peer", results.get(workload, NATIVE), peer, factor))
     for workload in (S_WORKLOAD, F_WORKLOAD):
         checks.append(speed_check(f"{workload}: fallback ≥ websockets", results.get(workload, FALLBACK), results.get(workload, "websockets"), 1.0))
+        checks.append(speed_check(f"{workload}: {COMPAT} ≥ 5× wsproto", results.get(workload, COMPAT), results.get(workload, "wsproto"), 5.0))
     return checks
 
 
@@ -865,6 +872,7 @@ def _builders(client: bool, compressed: bool) -> list[Implementation]:
         implementations += [
             Implementation("picows", lambda: picows_builder(client), peer=True),
             Implementation("wsproto", lambda: wsproto_builder(client), peer=True),
+            Implementation(COMPAT, lambda: wsproto_builder(client, COMPAT)),
         ]
     return implementations
 

@@ -315,6 +315,24 @@ def test_streaming_mode_delivers_pieces():
     assert "".join(e.data for e in events) == "é" * 1000
 
 
+def test_streaming_mode_delivers_single_frame_messages_whole():
+    server, client = open_pair(server_options={"stream_messages": True})
+    server.receive_data(
+        client.send(TextMessage("κόσμε"))
+        + client.send(BytesMessage(b"\x00\xff"))
+        + client_frame(1, "ab".encode(), fin=False)
+        + client_frame(0, "€".encode())
+        + client.send(TextMessage(""))
+    )
+    assert drain(server) == [
+        TextMessage("κόσμε"),
+        BytesMessage(b"\x00\xff"),
+        TextMessage("ab", False),
+        TextMessage("€", True),
+        TextMessage(""),
+    ]
+
+
 def test_server_rejects_bad_version_with_426():
     server = ServerConnection()
     server.receive_data(
@@ -505,6 +523,22 @@ def test_server_opened_directly():
     assert server.state is ConnectionState.OPEN and server.subprotocol == "chat"
     server.receive_data(client_frame(1, b"hi"))
     assert drain(server) == [TextMessage("hi")]
+
+
+def test_client_opened_directly_with_agreed_deflate_talks_to_an_opened_server():
+    from wsframe.deflate import DeflateParameters
+
+    agreed = DeflateParameters(client_no_context_takeover=True, server_max_window_bits=10)
+    server = ServerConnection(opened=True, deflate_parameters=agreed)
+    client = ClientConnection(opened=True, subprotocol="chat", deflate_parameters=agreed)
+    assert client.state is ConnectionState.OPEN and client.subprotocol == "chat"
+    assert client.deflate_parameters == agreed and client.extensions == ["permessage-deflate"]
+    data = client.send(TextMessage("hello " * 50))
+    assert data[0] & 0x40 and len(data) < 100  # RSV1: compressed
+    server.receive_data(data)
+    assert drain(server) == [TextMessage("hello " * 50)]
+    client.receive_data(server.send(BytesMessage(b"x" * 1000)))
+    assert drain(client) == [BytesMessage(b"x" * 1000)]
 
 
 def conversation():

@@ -102,6 +102,11 @@ class Connection:
     events of one :meth:`receive_data` call, which are not limited by the connection: a compressed input
     can inflate up to ~1032 times (each message within ``max_message_size``), so feed compressed
     connections in bounded pieces (the asyncio layer feeds 1 KiB at a time and stops when its queue is full).
+
+    ``opened=True`` starts in the open state, for callers that did the HTTP upgrade themselves (see
+    :mod:`wsframe.handshake` for the helpers): ``subprotocol`` says what was negotiated, and
+    ``deflate_parameters`` (:class:`~wsframe.deflate.DeflateParameters`) the permessage-deflate agreed, if
+    any (compressed with ``deflate``'s level, or the default policy's).
     """
 
     _is_client = False
@@ -115,6 +120,9 @@ class Connection:
         auto_pong: bool = True,
         fragment_size: int | None = None,
         deflate: PerMessageDeflate | None = None,
+        opened: bool = False,
+        subprotocol: str | None = None,
+        deflate_parameters: DeflateParameters | None = None,
     ) -> None:
         self._compressor: Compressor | None = None
         self._send_opcode = 0  # opcode of a message being sent in pieces; 0 when none
@@ -146,6 +154,10 @@ class Connection:
         self._message_opcode = 0  # its opcode; 0 when no message is in progress
         self._text_decoder = None  # stream mode: turns text pieces into str across UTF-8 boundaries
         self._encoder = FrameEncoder(mask=self._is_client)  # whole plain frames; the client's mask keys
+        if opened:
+            if deflate_parameters is not None and self.deflate is None:
+                self.deflate = PerMessageDeflate()
+            self._open(subprotocol, [DEFLATE] if deflate_parameters is not None else [], deflate_parameters)
 
     @property
     def state(self) -> ConnectionState:
@@ -274,6 +286,13 @@ class Connection:
                 except ProtocolError as exc:
                     self._fail(exc)
                     return
+            elif fin and (opcode == _TEXT or opcode == _BINARY):
+                # An uncompressed message in one piece (stream mode; message mode gets these whole from
+                # the decoder): the common case, without the per-piece bookkeeping below.
+                if opcode == _TEXT:
+                    events.append(_new_message(TextMessage, (payload.decode(), True)))
+                else:
+                    events.append(_new_message(BytesMessage, (payload, True)))
             elif opcode >= _CLOSE:
                 if rsv:
                     self._fail(ProtocolError("RSV1 set on a control frame"))
@@ -526,8 +545,6 @@ class ServerConnection(Connection):
     request is answered with 400 beyond), and decoded at once when the connection is accepted: with
     permessage-deflate that can inflate ~1000-fold, so stop feeding bytes after the :class:`Request`
     until it is answered (the asyncio layer stops within 1 KiB of the request's end).
-    ``opened=True`` starts in the open state, for servers that did the HTTP upgrade themselves (see
-    :mod:`wsframe.handshake` for the helpers); ``subprotocol`` then says what was negotiated.
 
     A request that is not an acceptable upgrade is answered automatically (its HandshakeError's status,
     queued in :meth:`data_to_send`). When the head was well-formed HTTP, the error raised from
@@ -542,8 +559,6 @@ class ServerConnection(Connection):
         origins=None,
         max_request_line: int = 8192,
         max_request_head: int = 65536,
-        opened: bool = False,
-        subprotocol: str | None = None,
         **options,
     ) -> None:
         super().__init__(**options)
@@ -554,8 +569,6 @@ class ServerConnection(Connection):
         self._data_before_accept: list[bytes] = []  # frames received while the request waits for an answer
         self._data_before_accept_size = 0
         self._deflate_answer = None  # (response extension value, agreed parameters) or None
-        if opened:
-            self._open(subprotocol, ())
 
     @property
     def origins(self):

@@ -286,6 +286,7 @@ class ResponseReader(_HeadReader):
     there (the connection is failing anyway). With a Transfer-Encoding the response ends at its head
     and the undecoded body stays in :attr:`remaining`. Errors raise :class:`HandshakeError` with
     ``status=None``. HTTP/1.0 is accepted for non-101 responses so that their status reaches the caller.
+    With ``return_interim=True`` an interim response is returned instead, complete at its head.
     """
 
     _fail_status = None
@@ -297,10 +298,12 @@ class ResponseReader(_HeadReader):
         max_headers: int = 128,
         max_body: int = 65536,
         max_interim: int = 8,
+        return_interim: bool = False,
     ) -> None:
         super().__init__(max_line, max_head, max_headers)
         self.max_body = max_body
         self.max_interim = max_interim
+        self.return_interim = return_interim
         self._interim_count = 0
         self._state = _HEAD
         self._body = bytearray()
@@ -318,13 +321,13 @@ class ResponseReader(_HeadReader):
                 return None
             pos = end
             status = self._start[0]
-            if 100 <= status < 200 and status != 101:
+            if 100 <= status < 200 and status != 101 and not self.return_interim:
                 self._interim_count += 1
                 if self._interim_count > self.max_interim:
                     raise self._error(f"more than {self.max_interim} interim 1xx responses")
                 self._start, self._headers = None, []  # the head size keeps counting across them
                 continue
-            if status == 101 or status == 204 or status == 304:
+            if 100 <= status < 200 or status == 204 or status == 304:
                 return self._finish(data[pos:])
             if header_values(self._headers, "Transfer-Encoding"):
                 return self._finish(data[pos:])
