@@ -81,6 +81,14 @@ run_uvicorn_tests "$@"
 echo "== uvicorn suite: uvicorn's tests, wsframe's class only, over the pure-Python fallback (about 40 s)"
 WSFRAME_PURE_PYTHON=1 run_uvicorn_tests -k wsframe "$@"
 
+echo "== uvicorn suite: uvicorn's wsproto protocol on wsframe.compat.wsproto (import alias), both hot paths"
+# The same tests, only uvicorn's wsproto class, with `import wsproto` answered by wsframe's compat module.
+for pure in 0 1; do
+    (cd "$source_dir" && WSFRAME_PURE_PYTHON=$pure PYTHONPATH="$root/tools" timeout 900 "$work/venv/bin/python" -m pytest \
+        -p wsproto_alias -p no:cacheprovider -o addopts="-rxXs --strict-config --strict-markers" \
+        -k wsproto "${TESTS[@]}" "$@")
+done
+
 echo "== wsframe's own tests of the uvicorn protocol (tests/test_uvicorn_integration.py), both hot paths"
 cd "$root"
 "$work/venv/bin/python" -m pytest tests/test_uvicorn_integration.py -p no:cacheprovider -q
