@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -83,5 +84,15 @@ def _exit_at_once(sock, ready):
     ready()
 
 
+def _fail_at_once(sock, ready):
+    raise SystemExit(3)
+
+
 def test_a_worker_that_dies_stops_the_others_with_status_1():
     assert run_workers(2, _exit_at_once, "127.0.0.1", 0) == 1
+
+
+def test_a_worker_that_fails_to_start_ends_the_run_with_status_1_at_once():
+    started = time.monotonic()
+    assert run_workers(2, _fail_at_once, "127.0.0.1", 0) == 1
+    assert time.monotonic() - started < 10  # not the 30 s allowed for starting

@@ -457,6 +457,7 @@ const sizeOf = (data) => typeof data === "string" ? new TextEncoder().encode(dat
 
 function burstOne(ws, kind, count, size) {
   const message = payload(kind, size), expected = sizeOf(message);
+  if (ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error("the echo connection is closed"));
   return new Promise((resolve, reject) => {
     let received = 0;
     ws.onmessage = (event) => {

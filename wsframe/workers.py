@@ -19,9 +19,11 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import queue
 import signal
 import socket
 import sys
+import time
 
 __all__ = ["run_workers", "bind_socket", "BALANCED_REUSE_PORT"]
 
@@ -93,11 +95,14 @@ def run_workers(count: int, target, host: str, port: int, *, args=(), on_ready=N
         for worker in workers:
             worker.start()
         pids = []
-        try:
-            while len(pids) < count and not stop_requested:
-                pids.append(ready.get(timeout=READY_TIMEOUT))
-        except Exception:  # queue.Empty: a worker failed to start
-            return 1
+        deadline = time.monotonic() + READY_TIMEOUT
+        while len(pids) < count and not stop_requested:
+            if time.monotonic() > deadline or not all(worker.is_alive() for worker in workers):
+                return 1  # a worker failed to start
+            try:
+                pids.append(ready.get(timeout=0.1))
+            except queue.Empty:
+                pass
         if reuse_port:
             placeholder.close()  # the workers listen on theirs
         if on_ready is not None and not stop_requested:
