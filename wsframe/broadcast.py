@@ -48,7 +48,7 @@ class MessageFrames:
         else:
             raise TypeError(f"broadcast a str or a bytes-like object, not {type(message).__name__}")
         self.message = message
-        self._payload = None  # the message's bytes, for compression and min_size
+        self._payload = None
         self._plain: bytes | None = None
         self._compressed: dict[tuple, bytes] = {}  # (window bits, level, mem_level) -> frame
 
@@ -84,6 +84,7 @@ class MessageFrames:
         return self._plain
 
     def payload(self):
+        """The message's bytes (UTF-8 for text), for compression and ``min_size``."""
         if self._payload is None:
             self._payload = self.message.encode() if self._opcode == _TEXT else self.message
         return self._payload
