@@ -78,6 +78,37 @@ def test_main_stops_on_sigterm():
     assert "closed" in stop(process, signal.SIGTERM)
 
 
+def test_main_chat_room_and_echo_paths():
+    process, base = start_main()
+    ws_base = base.replace("http", "ws", 1)
+
+    async def main():
+        first = await connect(ws_base + "chat")
+        welcome = json.loads(await first.recv())
+        assert welcome["type"] == "welcome" and welcome["negotiated"]["deflate"]["server_no_context_takeover"]
+        assert json.loads(await first.recv()) == {"type": "participants", "count": 1, "joined": welcome["you"]}
+        second = await connect(ws_base + "chat", compression=None)  # one frame for it, one for the other
+        second_name = json.loads(await second.recv())["you"]
+        joined = {"type": "participants", "count": 2, "joined": second_name}
+        assert [json.loads(await ws.recv()) for ws in (first, second)] == [joined, joined]
+        await second.send("héllo")
+        said = {"type": "chat", "from": second_name, "text": "héllo"}
+        assert [json.loads(await ws.recv()) for ws in (first, second)] == [said, said]
+        await second.close()
+        assert json.loads(await first.recv()) == {"type": "participants", "count": 1, "left": second_name}
+        await first.close()
+        for path, extensions in (("echo", ["permessage-deflate"]), ("echo?compression=off", [])):
+            async with connect(ws_base + path) as ws:
+                assert ws.extensions == extensions
+                await ws.send(b"\x00" * 1000)
+                assert await ws.recv() == b"\x00" * 1000
+
+    try:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    finally:
+        stop(process)
+
+
 class DevTools:
     """A Chrome DevTools Protocol client on wsframe.asyncio.connect: calls, and sessions of pages."""
 
