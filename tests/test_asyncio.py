@@ -230,6 +230,40 @@ def test_compression_negotiation(run, server_compression, client_compression, ex
     run(main())
 
 
+def test_compression_chosen_per_request(run):
+    def compression(request):
+        if request.target == "/fail":
+            raise RuntimeError("policy failed")
+        return None if request.target == "/plain" else PerMessageDeflate()
+
+    async def main():
+        async with await serve(echo, port=0, compression=compression) as server:
+            for path, expected in (("/", ["permessage-deflate"]), ("/plain", [])):
+                async with connect(url(server, path)) as ws:
+                    assert ws.extensions == expected
+                    await ws.send("x" * 1000)
+                    assert await ws.recv() == "x" * 1000
+            with pytest.raises(HandshakeRejected) as caught:
+                await connect(url(server, "/fail"))
+            assert caught.value.status == 500
+
+    run(main())
+
+
+def test_serving_on_a_given_socket(run):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+
+    async def main():
+        async with await serve(echo, sock=sock) as server:
+            assert server.port == sock.getsockname()[1]
+            async with connect(url(server)) as ws:
+                await ws.send("on the given socket")
+                assert await ws.recv() == "on the given socket"
+
+    run(main())
+
+
 def test_subprotocol_negotiation(run):
     async def handler(ws):
         await ws.send(str(ws.subprotocol))

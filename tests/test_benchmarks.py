@@ -447,3 +447,43 @@ def test_uvicorn_echo_measures_every_row_kind_through_a_real_server():
         per_call_ns = uvicorn_echo.measure("wsframe", key, bounds, 1)
         assert len(per_call_ns) == 1 and per_call_ns[0] > 0
     assert set(_children()) <= before
+
+
+# --- broadcast ------------------------------------------------------------------------------------
+
+from benchmarks import fanout  # noqa: E402
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list child processes")
+def test_broadcast_rounds_are_timed_and_leave_no_process_behind():
+    before = set(_children())
+    bounds = fanout.Bounds(20, {32: 10, 4096: 5})
+    with pytest.raises(RuntimeError, match="expected PORT"):
+        fanout.measure_broadcast("no-such-library", 32, bounds, 1)
+    per_broadcast_ns = fanout.measure_broadcast("wsframe", 4096, bounds, 2)
+    assert len(per_broadcast_ns) == 2 and all(t > 0 for t in per_broadcast_ns)
+    assert set(_children()) <= before
+
+
+@pytest.mark.parametrize("library", fanout.LIBRARIES)
+def test_broadcast_family_declares_each_available_library(library):
+    [family] = fanout.families(quick=True)
+    declared = {bench.implementation for bench in family.benches}
+    assert (library in declared) != any(library in note for note in family.skipped)
+
+
+def test_broadcast_receiver_checks_every_message_of_a_round():
+    async def main():
+        group = fanout.ReceiverGroup(1)
+        receiver = fanout.Receiver(group)
+        round_over = group.start_round(32, 2, [receiver])
+        receiver.check(fanout.message(0, 32))
+        receiver.check(fanout.message(1, 32))
+        assert await round_over > 0
+        round_over = group.start_round(32, 2, [receiver])  # the next round starts at 0 again
+        receiver.check(fanout.message(0, 32))
+        receiver.check(fanout.message(0, 32))  # a repeat where 1 was due
+        with pytest.raises(AssertionError, match="message 1 of a round arrived wrong"):
+            await round_over
+
+    asyncio.run(main())

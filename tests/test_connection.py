@@ -625,6 +625,19 @@ def test_deflate_negotiated_and_messages_compressed_both_ways():
     assert drain(client) == [BytesMessage(b"\x00" * 100000), TextMessage("again")]
 
 
+def test_deflate_policy_applies_when_the_request_is_accepted():
+    server = ServerConnection(deflate=PerMessageDeflate())
+    client = ClientConnection(deflate=PerMessageDeflate())
+    server.receive_data(client.send(Request(host="example.com", target="/plain")))
+    [request] = drain(server)
+    server.deflate = None  # chosen for this request, before the answer
+    client.receive_data(server.send(AcceptConnection()))
+    drain(client)
+    assert server.extensions == client.extensions == []
+    server.receive_data(client.send(TextMessage("x" * 100)))
+    assert drain(server) == [TextMessage("x" * 100)]
+
+
 def test_deflate_rfc7692_hello_on_the_wire():
     server, _ = deflate_pair()
     assert server.send(TextMessage("Hello")) == bytes.fromhex("c107f248cdc9c90700")

@@ -544,7 +544,9 @@ class ServerConnection(Connection):
     Frames that arrive before that answer are kept, up to ``MAX_DATA_BEFORE_ACCEPT`` bytes (1 MiB; the
     request is answered with 400 beyond), and decoded at once when the connection is accepted: with
     permessage-deflate that can inflate ~1000-fold, so stop feeding bytes after the :class:`Request`
-    until it is answered (the asyncio layer stops within 1 KiB of the request's end).
+    until it is answered (the asyncio layer stops within 1 KiB of the request's end). The ``deflate``
+    policy is applied when the request is accepted, so a server may set it per request until then
+    (None declines compression).
 
     A request that is not an acceptable upgrade is answered automatically (its HandshakeError's status,
     queued in :meth:`data_to_send`). When the head was well-formed HTTP, the error raised from
@@ -568,7 +570,6 @@ class ServerConnection(Connection):
         self._request: handshake.ClientHandshake | None = None
         self._data_before_accept: list[bytes] = []  # frames received while the request waits for an answer
         self._data_before_accept_size = 0
-        self._deflate_answer = None  # (response extension value, agreed parameters) or None
 
     @property
     def origins(self):
@@ -600,8 +601,6 @@ class ServerConnection(Connection):
         self._hold_until_answered(self._reader.remaining)
         if self.state is _CLOSED:
             return  # refused already: too much data came with the request
-        if self.deflate is not None:
-            self._deflate_answer = self.deflate.accept(checked.extensions)
         self._events.append(
             Request(
                 host=checked.host,
@@ -656,7 +655,9 @@ class ServerConnection(Connection):
                 subprotocol = handshake.select_subprotocol(offered, self.supported_subprotocols)
             elif subprotocol not in offered:
                 raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")
-            extensions, parameters = self._deflate_answer or (None, None)
+            # The policy in effect now decides: the application may change ``deflate`` until it answers.
+            answer = self.deflate.accept(self._request.extensions) if self.deflate is not None else None
+            extensions, parameters = answer or (None, None)
             response = handshake.build_accept(
                 self._request.key, subprotocol=subprotocol, extensions=extensions, extra_headers=event.extra_headers
             )

@@ -200,11 +200,7 @@ class WebSocket(asyncio.Protocol):
         closed: the peer's close frame arrived, or ``close_timeout`` passed and the transport was dropped.
         Messages that arrive after our close frame are discarded."""
         if self.connection.state is _OPEN and not self._lost:
-            self.transport.write(self.connection.send(CloseConnection(code, reason)))
-            self._sent_close = (code, reason)
-            self._cancel_keepalive()
-            self._start_close_timer()
-            self._update_reading()  # read on, to see the peer's close frame
+            self._start_closing(code, reason)
         elif not self._lost and self.connection.state is ConnectionState.CONNECTING:
             self.transport.abort()
         await self.wait_closed()
@@ -212,6 +208,14 @@ class WebSocket(asyncio.Protocol):
     async def wait_closed(self) -> None:
         """Waits until the TCP connection is closed."""
         await asyncio.shield(self._closed)
+
+    def _start_closing(self, code: int, reason: str) -> None:
+        """Sends our close frame (the connection is open) without waiting: the rest is the event loop's."""
+        self.transport.write(self.connection.send(CloseConnection(code, reason)))
+        self._sent_close = (code, reason)
+        self._cancel_keepalive()
+        self._start_close_timer()
+        self._update_reading()  # read on, to see the peer's close frame
 
     def _check_open(self) -> None:
         if self._lost or self.connection.state is not _OPEN:
