@@ -47,10 +47,14 @@ class Utf8Validator:
 def validate_utf8(data: Buffer) -> None:
     """Raises InvalidUTF8 (with the offset of the first bad byte) unless ``data`` is complete UTF-8."""
 
-def encode_header(opcode: int, length: int, *, fin: bool = True, rsv: int = 0, mask_key: Buffer | None = None) -> bytes:
+def encode_header(
+    opcode: int, length: int, *, fin: bool = True, rsv: int = 0, mask_key: Buffer | None = None
+) -> bytes:
     """The header of a frame with a payload of ``length`` bytes (masked when ``mask_key`` is given)."""
 
-def encode_frame(opcode: int, payload: Buffer, *, fin: bool = True, rsv: int = 0, mask_key: Buffer | None = None) -> bytes:
+def encode_frame(
+    opcode: int, payload: Buffer, *, fin: bool = True, rsv: int = 0, mask_key: Buffer | None = None
+) -> bytes:
     """A whole frame, header and payload (masked with ``mask_key`` if given), as one bytes object."""
 
 @disjoint_base

@@ -74,7 +74,9 @@ def _header(first: int, length: int, key: bytes | None) -> bytes:
     return header if key is None else header + key
 
 
-def encode_header(opcode: int, length: int, *, fin: bool = True, rsv: int = 0, mask_key: Buffer | None = None) -> bytes:
+def encode_header(
+    opcode: int, length: int, *, fin: bool = True, rsv: int = 0, mask_key: Buffer | None = None
+) -> bytes:
     """The header of a frame with a payload of ``length`` bytes (masked when ``mask_key`` is given)."""
     first = _first_byte(opcode, fin, rsv)
     length = operator.index(length)
@@ -83,7 +85,9 @@ def encode_header(opcode: int, length: int, *, fin: bool = True, rsv: int = 0, m
     return _header(first, length, _mask_key(mask_key))
 
 
-def encode_frame(opcode: int, payload: Buffer, *, fin: bool = True, rsv: int = 0, mask_key: Buffer | None = None) -> bytes:
+def encode_frame(
+    opcode: int, payload: Buffer, *, fin: bool = True, rsv: int = 0, mask_key: Buffer | None = None
+) -> bytes:
     """A whole frame, header and payload (masked with ``mask_key`` if given), as one bytes object."""
     first = _first_byte(opcode, fin, rsv)
     data = contiguous_bytes(payload)
@@ -245,9 +249,16 @@ class FrameDecoder:
 
     _busy = False  # inside decode(): a call from code run there (a GC callback, a thread) is refused
 
-    def __init__(self, *, expect_mask: bool | None, allowed_rsv: int = 0, max_frame_size: int | None = None,
-                 max_message_size: int | None = None, stream: bool = False, messages: _MessageTypes | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        *,
+        expect_mask: bool | None,
+        allowed_rsv: int = 0,
+        max_frame_size: int | None = None,
+        max_message_size: int | None = None,
+        stream: bool = False,
+        messages: _MessageTypes | None = None,
+    ) -> None:
         # Every argument is checked before any state changes: a failed call leaves the decoder as it was.
         allowed_rsv = _check_allowed_rsv(allowed_rsv)
         max_frame_size = _check_limit("max_frame_size", max_frame_size)
@@ -262,7 +273,8 @@ class FrameDecoder:
         self._stream = bool(stream)
         self._message_types = None if self._stream else message_types
         self._error: ProtocolError | None = None
-        self._failure: BaseException | None = None  # any other exception that escaped decode(): raised again by every later call
+        # Any other exception that escaped decode(): raised again by every later call.
+        self._failure: BaseException | None = None
         self._last_frame_count = 0
         # The frame in progress: between its header and the end of its payload.
         self._in_frame = False
@@ -321,7 +333,7 @@ class FrameDecoder:
                     header = _parse_header(view, pos, self._expect_mask, self._allowed_rsv)
                     if type(header) is int:
                         break
-                    # A tuple here: mypy narrows only final classes by type(...) is (bool subclasses int).
+                    # The header tuple here; mypy does not narrow by type(...) is int (int is not final).
                     self._start_frame(header, frames)  # type: ignore[arg-type]
                     pos += header[5]  # type: ignore[index]
                 size = self._remaining
