@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    # An extension as wsframe.handshake.parse_extensions gives it: (name, [(param, value or None), ...]).
-    _Extension = tuple[str, list[tuple[str, str | None]]]
+    from .handshake import Extension
     _MessageTuple = tuple[str | bytes, bool]
 else:
     _MessageTuple = tuple
@@ -73,7 +72,7 @@ class Request(Event):
         target: str,
         origin: str | None = None,
         subprotocols: Iterable[str] = (),
-        extensions: Iterable[_Extension] = (),
+        extensions: Iterable[Extension] = (),
         headers: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.host = host
@@ -93,7 +92,7 @@ class AcceptConnection(Event):
     def __init__(
         self,
         subprotocol: str | None = None,
-        extensions: Iterable[_Extension] = (),
+        extensions: Iterable[Extension] = (),
         extra_headers: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.subprotocol = subprotocol
@@ -125,7 +124,7 @@ class Message(Event, _MessageTuple):
     def __new__(cls, data: str | bytes, message_finished: bool = True) -> Self:
         return tuple.__new__(cls, (data, message_finished))
 
-    if TYPE_CHECKING:  # the properties' types
+    if TYPE_CHECKING:  # what the properties below give
 
         @property
         def data(self) -> str | bytes: ...

@@ -74,7 +74,9 @@ __all__ = [
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-Extensions = list[tuple[str, list[tuple[str, str | None]]]]
+# An extension as offered or accepted: (name, [(param, value or None), ...]).
+Extension = tuple[str, list[tuple[str, str | None]]]
+Extensions = list[Extension]
 
 _TCHARS = "!#$%&'*+\\-.^_`|~0-9A-Za-z"
 _TOKEN = re.compile(f"[{_TCHARS}]+")
@@ -419,7 +421,7 @@ def _request_host(target: str, host_header: str) -> str:
     return authority
 
 
-def _optional_header(headers: list[tuple[str, str]], name: str) -> str | None:
+def _optional_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
     """The one value of header ``name``, or None if there is none; 400 if it is repeated."""
     values = header_values(headers, name)
     if len(values) > 1:
@@ -427,7 +429,7 @@ def _optional_header(headers: list[tuple[str, str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def _single_header(headers: list[tuple[str, str]], name: str) -> str:
+def _single_header(headers: Iterable[tuple[str, str]], name: str) -> str:
     """The one value of header ``name``; 400 if it is repeated or missing."""
     value = _optional_header(headers, name)
     if value is None:
