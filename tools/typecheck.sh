@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Type checks, with the mypy version pinned below installed into the dev environment (see venv.sh):
+# mypy --strict over the package with pyproject.toml's [tool.mypy] configuration (the modules still listed
+# there with ignore_errors are checked but not reported), then mypy's stubtest, which checks
+# wsframe/_native.pyi against the built extension (tests/test_stub.py checks it against the fallback).
+# Extra arguments go to mypy.
+set -euo pipefail
+source "$(dirname "$0")/venv.sh" test
+mypy_version=2.4.1
+if [ "$("$python" -c 'import mypy.version; print(mypy.version.__version__)' 2>/dev/null)" != "$mypy_version" ]; then
+    echo "== installing mypy $mypy_version into $venv"
+    "$python" -m pip install -q "mypy==$mypy_version"
+fi
+echo "== mypy --strict (pyproject.toml [tool.mypy])"
+"$python" -m mypy "$@"
+echo "== stubtest: wsframe/_native.pyi against the built extension"
+"$python" -m mypy.stubtest --mypy-config-file pyproject.toml --allowlist tools/stubtest_allowlist.txt wsframe._native
