@@ -29,7 +29,8 @@ for minor in 10 11 12 13; do
     WSFRAME_REQUIRE_EXTENSION=1 "$env/bin/python" -m pip wheel -q --no-deps -w "$work/wheels3$minor" "$sdist"
     "$env/bin/python" -m pip install -q "$(ls "$work"/wheels3$minor/wsframe-*.whl)[test]"
     (
-        cd "$work"
+        cd "$work"  # outside the trees: `import wsframe` can only find the installed wheel
+        "$env/bin/python" -c 'import wsframe, sys; print("installed:", wsframe.__file__, wsframe.IMPLEMENTATION); sys.exit(wsframe.IMPLEMENTATION != "native")'
         WSFRAME_REQUIRE_EXTENSION=1 "$env/bin/python" -m pytest "$unpacked/tests" -p no:cacheprovider -q \
             --ignore "$unpacked/tests/test_benchmarks.py" -m "not browser" "$@" | tail -3
     )
