@@ -1,5 +1,5 @@
-"""``python -m wsframe [--host 127.0.0.1] [--port 8765] [--workers N]``: an echo server, a chat room and
-a demo page.
+"""``python -m wsframe [--host 127.0.0.1] [--port 8765] [--workers N] [--max-message-size N] ...``: an echo
+server, a chat room and a demo page (``--help`` lists the options; ``tools/soak.py`` drives them).
 
 WebSocket paths: ``/chat`` is a chat room (every text message is broadcast, as JSON, to every
 participant of this worker, with the participant count on every join and leave); any other path echoes
@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import IMPLEMENTATION
 from .asyncio import ConnectionClosed, broadcast, serve
+from .asyncio.protocol import DEFAULT_MAX_QUEUE
+from .connection import DEFAULT_MAX_MESSAGE_SIZE
 from .deflate import PerMessageDeflate
 from .workers import run_workers
 
@@ -140,8 +142,18 @@ def http_handler(request, stats: DemoStats):
     return 404, [], b"not found\n"
 
 
-async def main(host, port, *, sock=None, workers: int = 1, on_ready=None) -> None:
-    """Serves until cancelled or SIGTERM; prints the address (or calls ``on_ready()``) once listening."""
+def delayed_accept(seconds: float):
+    """A process_request that waits before accepting, as one that authenticates would."""
+
+    async def process_request(request) -> None:
+        await asyncio.sleep(seconds)
+
+    return process_request
+
+
+async def main(host, port, *, sock=None, workers: int = 1, on_ready=None, accept_delay: float = 0.0, **limits) -> None:
+    """Serves until cancelled or SIGTERM; prints the address (or calls ``on_ready()``) once listening.
+    ``limits``: serve()'s max_message_size and max_queue."""
     stats = DemoStats(workers)
     room = ChatRoom(stats)
     server = await serve(
@@ -150,7 +162,9 @@ async def main(host, port, *, sock=None, workers: int = 1, on_ready=None) -> Non
         port,
         sock=sock,
         compression=choose_compression,
+        process_request=delayed_accept(accept_delay) if accept_delay > 0 else None,
         http_handler=lambda request: http_handler(request, stats),
+        **limits,
     )
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -180,9 +194,13 @@ def address(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
-def serve_worker(sock, ready, workers: int) -> None:
+def serve_worker(sock, ready, workers: int, options: dict) -> None:
     """One of ``--workers N``: serves on ``sock`` until SIGTERM."""
-    asyncio.run(main(None, None, sock=sock, workers=workers, on_ready=ready))
+    asyncio.run(main(None, None, sock=sock, workers=workers, on_ready=ready, **options))
+
+
+def optional_int(text: str) -> int | None:
+    return None if text.lower() == "none" else int(text)
 
 
 def run(argv=None) -> None:
@@ -190,9 +208,19 @@ def run(argv=None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=1, help="server processes on the port (default 1)")
+    parser.add_argument(
+        "--max-message-size", type=optional_int, default=DEFAULT_MAX_MESSAGE_SIZE, help="bytes, or 'none' (1009 beyond)"
+    )
+    parser.add_argument(
+        "--max-queue", type=optional_int, default=DEFAULT_MAX_QUEUE, help="messages waiting before reading pauses, or 'none'"
+    )
+    parser.add_argument(
+        "--accept-delay", type=float, default=0.0, help="seconds to wait before accepting each handshake"
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    options = dict(accept_delay=args.accept_delay, max_message_size=args.max_message_size, max_queue=args.max_queue)
     if args.workers > 1:
 
         def announce(port, pids):
@@ -202,11 +230,13 @@ def run(argv=None) -> None:
                 flush=True,
             )
 
-        status = run_workers(args.workers, serve_worker, args.host, args.port, args=(args.workers,), on_ready=announce)
+        status = run_workers(
+            args.workers, serve_worker, args.host, args.port, args=(args.workers, options), on_ready=announce
+        )
         print("all workers stopped", flush=True)
         raise SystemExit(status)
     try:
-        asyncio.run(main(args.host, args.port))
+        asyncio.run(main(args.host, args.port, **options))
     except KeyboardInterrupt:
         pass
 
