@@ -36,6 +36,7 @@ import random
 import re
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,7 +70,7 @@ OPEN_BATCH = 50  # connections opened at once: below the listen backlog, so no S
 # bytes sent before the handshake completes).
 PRESETS = {
     "full": dict(idle=2000, echo=64, slow=8, hostile=2, duration=180.0, flood_frames=500_000, early_bytes=4 * MIB),
-    "ci": dict(idle=400, echo=12, slow=2, hostile=1, duration=40.0, flood_frames=200_000, early_bytes=2 * MIB),
+    "ci": dict(idle=400, echo=12, slow=2, hostile=1, duration=50.0, flood_frames=200_000, early_bytes=2 * MIB),
 }
 
 
@@ -127,6 +128,12 @@ class EchoServer:
         with open(f"/proc/{self.process.pid}/status") as status:
             fields = dict(line.split(":", 1) for line in status)
         return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time so far, from /proc/<pid>/stat."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -250,7 +257,10 @@ class RawPeer:
     async def handshake(self, port: int, *, deflate: bool = False, early: bytes = b"") -> None:
         """Sends the upgrade request (followed at once by ``early``) and reads the answer."""
         self.writer.write(self.request(port, deflate) + early)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            raise ConnectionError("the server closed the connection during the handshake") from None
         status = head.split(b" ", 2)[1]
         if status != b"101":
             raise Refused(int(status))
@@ -438,6 +448,29 @@ class Soak:
         except Exception as error:
             self.tally.outcome(scenario, cause(error))
 
+    async def latency_probe(self, latencies: list[float]) -> None:
+        """A ping every 0.25 s on one connection: the round trips tell how long the server's event loop
+        stalls (a stall past the server's open_timeout drops the handshakes in progress)."""
+        try:
+            async with self.open_client(deflate=False) as ws:
+                while self.running():
+                    sent = time.monotonic()
+                    async with _deadline(self.args.echo_timeout):
+                        await (await ws.ping())
+                    latencies.append(time.monotonic() - sent)
+                    await asyncio.sleep(0.25)
+            self.tally.outcome("latency-probe", "closed" if ws.close_code == 1000 else f"close {ws.close_code}")
+        except Exception as error:
+            self.tally.outcome("latency-probe", cause(error))
+
+    async def loop_lag(self, lags: list[float]) -> None:
+        """This process's own event loop lag (oversleeping a 0.1 s sleep): the share of a slow ping
+        round trip that is the load's, not the server's."""
+        while self.running():
+            slept = time.monotonic()
+            await asyncio.sleep(0.1)
+            lags.append(time.monotonic() - slept - 0.1)
+
     async def slow_reader(self, index: int) -> None:
         """Sends 64 KiB messages while reading the echoes at --slow-rate bytes/s: all must come back."""
         rng = random.Random(10_000 + index)
@@ -510,8 +543,8 @@ class Soak:
     async def vanish_in_frame(self, peer: RawPeer, rng: random.Random) -> str:
         await peer.handshake(self.port, deflate=rng.random() < 0.5)
         size = min(self.limit, MIB)
-        peer.send(masked_header(BINARY, size, rsv=RSV1 if peer.deflate else 0)[: rng.randrange(2, 15)])
-        peer.send(rng.randbytes(rng.randrange(size // 2)))
+        start = masked_header(BINARY, size, rsv=RSV1 if peer.deflate else 0) + rng.randbytes(size // 2)
+        peer.send(start[: rng.randrange(1, len(start))])  # in the header or in the payload
         await peer.drain()
         await asyncio.sleep(rng.uniform(0, 0.2))
         return "gone"
@@ -703,7 +736,11 @@ async def run_mix(args, tally: Tally, servers: list) -> dict:
     ]
     soak.deadline = time.monotonic() + args.duration
     started = time.monotonic()
-    tasks = [asyncio.ensure_future(soak.echo_client(i)) for i in range(args.echo)]
+    latencies: list[float] = []
+    lags: list[float] = []
+    server_cpu, load_cpu = server.cpu_seconds(), time.process_time()
+    tasks = [asyncio.ensure_future(soak.latency_probe(latencies)), asyncio.ensure_future(soak.loop_lag(lags))]
+    tasks += [asyncio.ensure_future(soak.echo_client(i)) for i in range(args.echo)]
     tasks += [asyncio.ensure_future(soak.slow_reader(i)) for i in range(args.slow)]
     for name, (round_, _expected, weight) in soak.hostile_rounds().items():
         if name not in args.skip and (not args.only or name in args.only):
@@ -718,6 +755,10 @@ async def run_mix(args, tally: Tally, servers: list) -> dict:
     for task in stuck:
         task.cancel()
     elapsed = time.monotonic() - started
+    cpu = {
+        "server": round(server.cpu_seconds() - server_cpu, 1) if server.alive() else None,
+        "load": round(time.process_time() - load_cpu, 1),
+    }
     ready.set()
     await asyncio.wait(holding, timeout=60)
     alive = server.alive()
@@ -735,6 +776,13 @@ async def run_mix(args, tally: Tally, servers: list) -> dict:
         "rss_peak_kib": peak,
         "peak_at_seconds": peak_at,
         "rss_end_kib": memory["VmRSS"],
+        "ping_rtt_seconds": {
+            "median": round(statistics.median(latencies), 3) if latencies else None,
+            "max": round(max(latencies), 3) if latencies else None,
+            "count": len(latencies),
+        },
+        "load_loop_lag_max_seconds": round(max(lags), 3) if lags else None,
+        "cpu_seconds": cpu,
         "final_echo": final_echo,
         "server_alive": alive,
         "server_exit_status": exit_status,
@@ -790,6 +838,9 @@ def verdict(args, report: dict, tally: Tally, expected: dict) -> list[str]:
         failures.append(f"mix: the server died (exit status {mix['server_exit_status']})")
     if mix["final_echo"] != "ok":
         failures.append(f"mix: the echo after the mix failed: {mix['final_echo']}")
+    rtt = mix["ping_rtt_seconds"]["max"]
+    if rtt is not None and rtt > args.max_stall:
+        failures.append(f"mix: a ping took {rtt} s to be answered, bound {args.max_stall} s (event loop stalls)")
     if mix["stuck_tasks"]:
         failures.append(f"mix: {mix['stuck_tasks']} clients still running 180 s after the end, cancelled")
     return failures
@@ -820,6 +871,13 @@ def print_report(report: dict, tally: Tally, failures: list[str]) -> None:
         f"at start, {mix['rss_with_idle_kib'] / KIB:.0f} MiB with the holders, peak {mix['rss_peak_kib'] / KIB:.0f} MiB "
         f"(at {mix['peak_at_seconds']} s; bound {report['bounds']['max_rss_kib'] / KIB:.0f} MiB), "
         f"{mix['rss_end_kib'] / KIB:.0f} MiB at the end",
+        file=out,
+    )
+    rtt = mix["ping_rtt_seconds"]
+    print(
+        f"latency probe: {rtt['count']} pings, round trip median {rtt['median']} s, max {rtt['max']} s "
+        f"(this process's own loop lag: max {mix['load_loop_lag_max_seconds']} s); CPU seconds in the mix: "
+        f"server {mix['cpu_seconds']['server']}, load {mix['cpu_seconds']['load']}",
         file=out,
     )
     throughput = report["throughput"]
@@ -909,6 +967,9 @@ def parse_args(argv=None):
     parser.add_argument("--base-rss-mib", type=float, default=48.0, help="the server's RSS allowed before connections")
     parser.add_argument(
         "--hostile-allowance-mib", type=float, default=128.0, help="RSS allowed on top for the hostile peers in flight"
+    )
+    parser.add_argument(
+        "--max-stall", type=float, default=2.0, help="bound: seconds the latency probe's ping may take in the mix"
     )
     parser.add_argument("--max-rss-mib", type=float, help="bound on peak RSS in the mix (default: from the three above)")
     parser.add_argument("--json", help="also write the report to this file")
