@@ -65,12 +65,12 @@ RSV1 = 4
 SYNC_TAIL = b"\x00\x00\xff\xff"
 OPEN_BATCH = 50  # connections opened at once: below the listen backlog, so no SYN is dropped
 
-# Full run and CI preset: (idle connections per measuring phase and in the mix, busy echo clients,
-# slow readers, workers per hostile scenario, mix seconds, empty continuation frames per flood,
-# bytes sent before the handshake completes).
+# Full run and CI preset: idle connections per measuring phase and in the mix, busy echo clients, slow
+# readers, workers per hostile scenario, mix seconds, empty continuation frames per flood (3 M: issue 14's
+# ~270 MiB on an unbounded server), bytes of small messages sent before the handshake completes.
 PRESETS = {
-    "full": dict(idle=2000, echo=64, slow=8, hostile=2, duration=180.0, flood_frames=500_000, early_bytes=4 * MIB),
-    "ci": dict(idle=400, echo=12, slow=2, hostile=1, duration=50.0, flood_frames=200_000, early_bytes=2 * MIB),
+    "full": dict(idle=2000, echo=64, slow=8, hostile=2, duration=180.0, flood_frames=3_000_000, early_bytes=16 * MIB),
+    "ci": dict(idle=400, echo=12, slow=2, hostile=1, duration=50.0, flood_frames=2_000_000, early_bytes=8 * MIB),
 }
 
 
@@ -610,9 +610,8 @@ class Soak:
     async def early_data(self, peer: RawPeer, rng: random.Random) -> str:
         """Issue 14 item 2: --early-bytes of small messages right behind the upgrade request, before
         the (delayed) 101. A bounded server echoes them all, or refuses with a close code or HTTP error."""
-        payload_size = 16
-        count = self.args.early_bytes // (payload_size + 6)
-        await peer.handshake(self.port, early=numbered_messages(count, payload_size))
+        frames, count, payload_size = self.early_frames()
+        await peer.handshake(self.port, early=frames)
         echoed = 0
         async with _deadline(120):
             while echoed < count:
@@ -625,6 +624,12 @@ class Soak:
                     return "wrong echo"
                 echoed += 1
         return "all echoed" if await peer.close() == 1000 else "all echoed, bad close"
+
+    def early_frames(self) -> tuple[bytes, int, int]:
+        """early_data's frames (built once), how many, and their payload size."""
+        payload_size = 16
+        count = self.args.early_bytes // (payload_size + 6)
+        return numbered_messages(count, payload_size), count, payload_size
 
     async def unread_compressed(self, peer: RawPeer, rng: random.Random) -> str:
         """Issue 14 item 5: --unread-messages compressed messages just under the limit, the replies
@@ -725,7 +730,7 @@ async def run_mix(args, tally: Tally, servers: list) -> dict:
     server = EchoServer(server_options(args, deflate=True, accept_delay=args.accept_delay))
     servers.append(server)
     soak = Soak(args, server, tally)
-    compressed_zeros(4 * soak.limit), compressed_zeros(soak.limit - KIB)  # built once, before the clock runs
+    compressed_zeros(4 * soak.limit), compressed_zeros(soak.limit - KIB), soak.early_frames()  # before the clock
     start_rss = await settle(server, 0.5)
     ready = asyncio.Event()
     holders = await open_idle(soak, args.idle, 0.5, lambda ws: "idle-deflate" if ws.extensions else "idle")
@@ -777,8 +782,8 @@ async def run_mix(args, tally: Tally, servers: list) -> dict:
         "peak_at_seconds": peak_at,
         "rss_end_kib": memory["VmRSS"],
         "ping_rtt_seconds": {
-            "median": round(statistics.median(latencies), 3) if latencies else None,
-            "max": round(max(latencies), 3) if latencies else None,
+            "median": round(statistics.median(latencies), 4) if latencies else None,
+            "max": round(max(latencies), 4) if latencies else None,
             "count": len(latencies),
         },
         "load_loop_lag_max_seconds": round(max(lags), 3) if lags else None,
@@ -854,6 +859,10 @@ def rss_bound_kib(args, idle_holders: int) -> int:
     return int((args.base_rss_mib + args.hostile_allowance_mib) * KIB + idle)
 
 
+def milliseconds(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
 def print_report(report: dict, tally: Tally, failures: list[str]) -> None:
     out = sys.stdout
     print(f"\n== soak report ({report['implementation']} hot path on the server)", file=out)
@@ -875,8 +884,9 @@ def print_report(report: dict, tally: Tally, failures: list[str]) -> None:
     )
     rtt = mix["ping_rtt_seconds"]
     print(
-        f"latency probe: {rtt['count']} pings, round trip median {rtt['median']} s, max {rtt['max']} s "
-        f"(this process's own loop lag: max {mix['load_loop_lag_max_seconds']} s); CPU seconds in the mix: "
+        f"latency probe: {rtt['count']} pings, round trip median {milliseconds(rtt['median'])}, max "
+        f"{milliseconds(rtt['max'])} (this process's own loop lag: max {milliseconds(mix['load_loop_lag_max_seconds'])}); "
+        "CPU seconds in the mix: "
         f"server {mix['cpu_seconds']['server']}, load {mix['cpu_seconds']['load']}",
         file=out,
     )
