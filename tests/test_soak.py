@@ -25,9 +25,11 @@ def test_tiny_soak_runs_every_scenario_and_verifies_every_echo(tmp_path):
     report_path = tmp_path / "report.json"
     tiny = "--idle 12 --echo 2 --slow 1 --hostile 1 --duration 3 --accept-delay 0.1 --flood-frames 20000"
     tiny += " --early-bytes 44000 --ping-flood 500 --unread-messages 3 --unread-hold 0.5 --slow-messages 4"
-    # The RSS bound is left loose: on a server that does not bound what hostile peers make it hold, the
-    # tiny run still passes; the bounds themselves are tested on the verdict below.
-    command = [sys.executable, SOAK, *tiny.split(), "--max-rss-mib", "4096", "--max-stall", "30", "--json", str(report_path)]
+    # Loose RSS and latency bounds: a server that does not yet bound what hostile peers make it hold
+    # (and a busy machine, and RSS noise over 12 connections) still pass the tiny run; the bounds are
+    # tested on the verdict below.
+    loose = ["--max-rss-mib", "4096", "--max-stall", "30", "--max-idle-kib", "1024", "--max-idle-deflate-kib", "1024"]
+    command = [sys.executable, SOAK, *tiny.split(), *loose, "--json", str(report_path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(report_path.read_text())
@@ -49,8 +51,8 @@ def passing_report(soak):
     tally.outcome("echo", "closed")
     tally.outcome("deflate-bomb", "close 1009")
     idle = {"kib_per_connection": 10.0}
-    mix = {"rss_peak_kib": 100 * 1024, "server_alive": True, "server_exit_status": 0, "final_echo": "ok", "stuck_tasks": 0}
-    mix["ping_rtt_seconds"] = {"median": 0.001, "max": 0.01, "count": 10}
+    mix = {"rss_peak_kib": 100 * 1024, "server_alive": True, "server_exit_status": 0, "final_echo": "ok"}
+    mix.update(stuck_tasks=0, ping_rtt_seconds={"median": 0.001, "max": 0.01, "count": 10})
     report = {"idle": dict(idle), "idle_deflate": dict(idle), "mix": mix, "bounds": {"max_rss_kib": 200 * 1024}}
     expected = {"deflate-bomb": {"close 1009"}}
     return args, report, tally, expected
@@ -70,7 +72,7 @@ def test_verdict_passes_a_clean_report():
         (lambda report, tally: tally.outcome("echo", "TimeoutError"), "echo: 1 x TimeoutError"),
         (lambda report, tally: report["mix"].update(rss_peak_kib=300 * 1024), "server peak RSS 300 MiB, bound 200"),
         (lambda report, tally: report["idle_deflate"].update(kib_per_connection=999.0), "idle_deflate: 999.0 KiB"),
-        (lambda report, tally: report["mix"].update(server_alive=False, server_exit_status=-11), "died (exit status -11)"),
+        (lambda report, tally: report["mix"].update(server_alive=False, server_exit_status=-11), "exit status -11"),
         (lambda report, tally: report["mix"].update(final_echo="ConnectionRefusedError"), "echo after the mix failed"),
         (lambda report, tally: report["mix"]["ping_rtt_seconds"].update(max=9.5), "a ping took 9.5 s"),
     ],

@@ -12,14 +12,14 @@ Three phases, each against a fresh ``python -m wsframe`` child process (its RSS 
    readers, and hostile peers: vanishing mid-handshake and mid-frame, ping floods, oversized messages
    (1009), compressed bombs (1009), floods of empty continuation frames (compressed and not), bytes sent
    before the handshake completes (with the server accepting after a delay), and compressed messages
-   sent by a peer that never reads the replies.
+   sent by a peer that never reads the replies; a latency probe pings the server every 0.25 s.
 
 Exits 1, after the report, when a well-behaved client (idle holder, echo client, slow reader) missed an
-echo or got a wrong one, when a hostile peer did not get the expected answer, when the server died, or
-when the server's RSS broke a bound: per idle connection (--max-idle-kib, --max-idle-deflate-kib), or
-at peak during the mix (--max-rss-mib, default: --base-rss-mib + the idle holders at the per-connection
-bounds + --hostile-allowance-mib). The server is stopped on every exit path (and dies with this process
-on Linux).
+echo or got a wrong one, when a hostile peer did not get the expected answer, when the server died, when
+a probe ping took over --max-stall seconds, or when the server's RSS broke a bound: per idle connection
+(--max-idle-kib, --max-idle-deflate-kib), or at peak during the mix (--max-rss-mib, default:
+--base-rss-mib + the idle holders at the per-connection bounds + --hostile-allowance-mib). The server is
+stopped on every exit path (and dies with this process on Linux).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ WSFRAME_HOME = os.path.dirname(os.path.dirname(os.path.abspath(wsframe.__file__)
 HOST = "127.0.0.1"
 KIB = 1024
 MIB = 1024 * 1024
-TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION = 1, 2, 8, 9, 10, 0
+CONTINUATION, BINARY, CLOSE, PING, PONG = 0, 2, 8, 9, 10
 RSV1 = 4
 SYNC_TAIL = b"\x00\x00\xff\xff"
 OPEN_BATCH = 50  # connections opened at once: below the listen backlog, so no SYN is dropped
@@ -74,17 +74,20 @@ PRESETS = {
 }
 
 
-HOSTILE_SCENARIOS = (
-    "vanish-handshake",
-    "vanish-mid-frame",
-    "ping-flood",
-    "oversized",
-    "deflate-bomb",
-    "empty-continuations-deflate",
-    "empty-continuations-plain",
-    "early-data",
-    "unread-compressed",
-)
+# The hostile scenarios (Soak's methods of the same names): the outcomes a bounded server gives, and
+# workers per --hostile (the heavy ones, ~100 MiB and more each on an unbounded server, run on fewer).
+BOUNDED_FLOOD = {"echoed", "close 1009"}
+HOSTILE_SCENARIOS = {
+    "vanish-handshake": ({"gone"}, 2),
+    "vanish-mid-frame": ({"gone"}, 2),
+    "ping-flood": ({"all pongs"}, 1),
+    "oversized": ({"close 1009"}, 1),
+    "deflate-bomb": ({"close 1009"}, 1),
+    "empty-continuations-deflate": (BOUNDED_FLOOD, 0.5),
+    "empty-continuations-plain": (BOUNDED_FLOOD, 0.5),
+    "early-data": ({"all echoed", "close 1008", "close 1009", "HTTP 400", "HTTP 413"}, 0.5),
+    "unread-compressed": ({"held"}, 0.5),
+}
 
 
 # -- the server ----------------------------------------------------------------------------------
@@ -517,7 +520,8 @@ class Soak:
 
     # Hostile peers: each round opens a connection, misbehaves, and names what the server did.
 
-    async def hostile(self, name: str, worker: int, round_) -> None:
+    async def hostile(self, name: str, worker: int) -> None:
+        round_ = self.hostile_round(name)
         rng = random.Random(f"{name} {worker}")
         while self.running():
             peer = None
@@ -534,13 +538,13 @@ class Soak:
             self.tally.outcome(name, outcome)
             await asyncio.sleep(rng.uniform(0.05, 0.3))
 
-    async def vanish_in_handshake(self, peer: RawPeer, rng: random.Random) -> str:
+    async def vanish_handshake(self, peer: RawPeer, rng: random.Random) -> str:
         request = peer.request(self.port, rng.random() < 0.5)
         peer.send(request[: rng.randrange(1, len(request))])
         await asyncio.sleep(rng.uniform(0, 0.2))
         return "gone"
 
-    async def vanish_in_frame(self, peer: RawPeer, rng: random.Random) -> str:
+    async def vanish_mid_frame(self, peer: RawPeer, rng: random.Random) -> str:
         await peer.handshake(self.port, deflate=rng.random() < 0.5)
         size = min(self.limit, MIB)
         start = masked_header(BINARY, size, rsv=RSV1 if peer.deflate else 0) + rng.randbytes(size // 2)
@@ -591,7 +595,13 @@ class Soak:
         peer.send(masked(BINARY, compressed_zeros(4 * self.limit), rsv=RSV1))
         return f"close {await peer.close_code(30)}"
 
-    async def empty_continuations(self, peer: RawPeer, rng: random.Random, deflate: bool) -> str:
+    async def empty_continuations_deflate(self, peer: RawPeer, rng: random.Random) -> str:
+        return await self.empty_continuations(peer, deflate=True)
+
+    async def empty_continuations_plain(self, peer: RawPeer, rng: random.Random) -> str:
+        return await self.empty_continuations(peer, deflate=False)
+
+    async def empty_continuations(self, peer: RawPeer, deflate: bool) -> str:
         """Issue 14 item 1: a message of --flood-frames empty frames, then a final one with a few
         bytes. A bounded server answers 1009 (a frame or wire-size cap) or echoes the small message."""
         await peer.handshake(self.port, deflate=deflate)
@@ -642,25 +652,9 @@ class Soak:
         await asyncio.sleep(self.args.unread_hold)
         return "held"
 
-    def hostile_rounds(self) -> dict:
-        """The hostile scenarios: name -> (round, expected outcomes, workers per --hostile); the heavy
-        ones (~100 MiB and more each on an unbounded server) run on fewer workers."""
-        bounded_flood = {"echoed", "close 1009"}
-        rounds = {
-            "vanish-handshake": (self.vanish_in_handshake, {"gone"}, 2),
-            "vanish-mid-frame": (self.vanish_in_frame, {"gone"}, 2),
-            "ping-flood": (self.ping_flood, {"all pongs"}, 1),
-            "oversized": (self.oversized, {"close 1009"}, 1),
-            "deflate-bomb": (self.deflate_bomb, {"close 1009"}, 1),
-            "empty-continuations-deflate": (
-                functools.partial(self.empty_continuations, deflate=True), bounded_flood, 0.5),
-            "empty-continuations-plain": (
-                functools.partial(self.empty_continuations, deflate=False), bounded_flood, 0.5),
-            "early-data": (self.early_data, {"all echoed", "close 1008", "close 1009", "HTTP 413", "HTTP 400"}, 0.5),
-            "unread-compressed": (self.unread_compressed, {"held"}, 0.5),
-        }
-        assert tuple(rounds) == HOSTILE_SCENARIOS
-        return rounds
+    def hostile_round(self, name: str):
+        """The coroutine function of a scenario in HOSTILE_SCENARIOS."""
+        return getattr(self, name.replace("-", "_"))
 
 
 # -- the phases ------------------------------------------------------------------------------------
@@ -677,13 +671,18 @@ async def open_idle(soak: Soak, count: int, deflate_share: float, scenario_of) -
         return ws
 
     for start in range(0, count, OPEN_BATCH):
-        results = await asyncio.gather(*(one(i) for i in range(start, min(count, start + OPEN_BATCH))), return_exceptions=True)
+        batch = range(start, min(count, start + OPEN_BATCH))
+        results = await asyncio.gather(*map(one, batch), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 soak.tally.outcome("idle-open", cause(result))
             else:
                 sockets.append(result)
     return sockets
+
+
+def idle_scenario(ws) -> str:
+    return "idle-deflate" if ws.extensions else "idle"
 
 
 async def settle(server: EchoServer, seconds: float = 1.0) -> int:
@@ -733,10 +732,10 @@ async def run_mix(args, tally: Tally, servers: list) -> dict:
     compressed_zeros(4 * soak.limit), compressed_zeros(soak.limit - KIB), soak.early_frames()  # before the clock
     start_rss = await settle(server, 0.5)
     ready = asyncio.Event()
-    holders = await open_idle(soak, args.idle, 0.5, lambda ws: "idle-deflate" if ws.extensions else "idle")
+    holders = await open_idle(soak, args.idle, 0.5, idle_scenario)
     opened_rss = await settle(server, 0.5)
     holding = [
-        asyncio.ensure_future(soak.idle_holder(ws, "idle-deflate" if ws.extensions else "idle", random.Random(i), ready))
+        asyncio.ensure_future(soak.idle_holder(ws, idle_scenario(ws), random.Random(i), ready))
         for i, ws in enumerate(holders)
     ]
     soak.deadline = time.monotonic() + args.duration
@@ -747,10 +746,10 @@ async def run_mix(args, tally: Tally, servers: list) -> dict:
     tasks = [asyncio.ensure_future(soak.latency_probe(latencies)), asyncio.ensure_future(soak.loop_lag(lags))]
     tasks += [asyncio.ensure_future(soak.echo_client(i)) for i in range(args.echo)]
     tasks += [asyncio.ensure_future(soak.slow_reader(i)) for i in range(args.slow)]
-    for name, (round_, _expected, weight) in soak.hostile_rounds().items():
+    for name, (_expected, weight) in HOSTILE_SCENARIOS.items():
         if name not in args.skip and (not args.only or name in args.only):
             workers = max(1, round(args.hostile * weight))
-            tasks += [asyncio.ensure_future(soak.hostile(name, i, round_)) for i in range(workers)]
+            tasks += [asyncio.ensure_future(soak.hostile(name, i)) for i in range(workers)]
     samples = []
     while time.monotonic() < soak.deadline and server.alive():
         samples.append((round(time.monotonic() - started, 2), server.memory()["VmRSS"]))
@@ -835,10 +834,9 @@ def verdict(args, report: dict, tally: Tally, expected: dict) -> list[str]:
         if measured > bound:
             failures.append(f"{key}: {measured} KiB of server RSS per idle connection, bound {bound} KiB")
     mix = report["mix"]
-    if mix["rss_peak_kib"] > report["bounds"]["max_rss_kib"]:
-        failures.append(
-            f"mix: server peak RSS {mix['rss_peak_kib'] / KIB:.0f} MiB, bound {report['bounds']['max_rss_kib'] / KIB:.0f} MiB"
-        )
+    bound = report["bounds"]["max_rss_kib"]
+    if mix["rss_peak_kib"] > bound:
+        failures.append(f"mix: server peak RSS {mix['rss_peak_kib'] / KIB:.0f} MiB, bound {bound / KIB:.0f} MiB")
     if not mix["server_alive"]:
         failures.append(f"mix: the server died (exit status {mix['server_exit_status']})")
     if mix["final_echo"] != "ok":
@@ -877,7 +875,8 @@ def print_report(report: dict, tally: Tally, failures: list[str]) -> None:
     mix = report["mix"]
     print(
         f"mix: {mix['seconds']} s, {mix['idle_holders']} idle holders; server RSS {mix['rss_start_kib'] / KIB:.0f} MiB "
-        f"at start, {mix['rss_with_idle_kib'] / KIB:.0f} MiB with the holders, peak {mix['rss_peak_kib'] / KIB:.0f} MiB "
+        f"at start, {mix['rss_with_idle_kib'] / KIB:.0f} MiB with the holders, "
+        f"peak {mix['rss_peak_kib'] / KIB:.0f} MiB "
         f"(at {mix['peak_at_seconds']} s; bound {report['bounds']['max_rss_kib'] / KIB:.0f} MiB), "
         f"{mix['rss_end_kib'] / KIB:.0f} MiB at the end",
         file=out,
@@ -885,7 +884,8 @@ def print_report(report: dict, tally: Tally, failures: list[str]) -> None:
     rtt = mix["ping_rtt_seconds"]
     print(
         f"latency probe: {rtt['count']} pings, round trip median {milliseconds(rtt['median'])}, max "
-        f"{milliseconds(rtt['max'])} (this process's own loop lag: max {milliseconds(mix['load_loop_lag_max_seconds'])}); "
+        f"{milliseconds(rtt['max'])} (this process's own loop lag: "
+        f"max {milliseconds(mix['load_loop_lag_max_seconds'])}); "
         "CPU seconds in the mix: "
         f"server {mix['cpu_seconds']['server']}, load {mix['cpu_seconds']['load']}",
         file=out,
@@ -934,8 +934,8 @@ async def soak_main(args, servers: list) -> int:
     }
     report["outcomes"] = {scenario: dict(outcomes) for scenario, outcomes in tally.outcomes.items()}
     report["echoes"] = {s: [tally.echoes_verified[s], tally.echoes_expected[s]] for s in tally.echoes_expected}
-    expected = {name: allowed for name, (_round, allowed, _w) in Soak(args, servers[-1], tally).hostile_rounds().items()}
-    expected.update({"slow-reader": {"all echoed"}, "warm-up": set()})
+    expected = {name: allowed for name, (allowed, _workers) in HOSTILE_SCENARIOS.items()}
+    expected["slow-reader"] = {"all echoed"}
     failures = verdict(args, report, tally, expected)
     report["failures"] = failures
     print_report(report, tally, failures)
@@ -947,7 +947,7 @@ async def soak_main(args, servers: list) -> int:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ci", action="store_true", help="the CI preset (~75 s): fewer connections, shorter mix")
     parser.add_argument("--idle", type=int, help="idle connections per measuring phase, and held during the mix")
     parser.add_argument("--echo", type=int, help="busy echo clients in the mix (half of them deflate)")
@@ -955,7 +955,7 @@ def parse_args(argv=None):
     parser.add_argument("--hostile", type=int, help="workers per hostile scenario (twice that for the vanishing ones)")
     parser.add_argument("--duration", type=float, help="seconds of mix")
     parser.add_argument("--skip", action="append", default=[], metavar="SCENARIO", help="leave a hostile scenario out")
-    parser.add_argument("--only", action="append", default=[], metavar="SCENARIO", help="run only these hostile scenarios")
+    parser.add_argument("--only", action="append", default=[], metavar="SCENARIO", help="run only these (repeatable)")
     parser.add_argument("--flood-frames", type=int, help="empty continuation frames per flood")
     parser.add_argument("--early-bytes", type=int, help="bytes of frames sent behind the upgrade request")
     parser.add_argument("--accept-delay", type=float, default=0.5, help="the mix server's wait before each accept (s)")
@@ -981,7 +981,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--max-stall", type=float, default=2.0, help="bound: seconds the latency probe's ping may take in the mix"
     )
-    parser.add_argument("--max-rss-mib", type=float, help="bound on peak RSS in the mix (default: from the three above)")
+    parser.add_argument("--max-rss-mib", type=float, help="bound: peak RSS in the mix (default: from the three above)")
     parser.add_argument("--json", help="also write the report to this file")
     args = parser.parse_args(argv)
     for key, value in PRESETS["ci" if args.ci else "full"].items():
