@@ -22,6 +22,7 @@ import pytest
 
 import wsframe
 from wsframe.asyncio import connect
+from wsframe.errors import ConnectionClosedError
 
 # Where the wsframe under test lives (the checkout, or site-packages for an installed wheel): the child
 # process imports that one (`python -m` puts its working directory first on the path).
@@ -29,11 +30,11 @@ PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(wsframe.__file_
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
-def start_main():
-    """Starts ``python -m wsframe --port 0``; returns the process and the base URL it printed."""
+def start_main(*options):
+    """Starts ``python -m wsframe --port 0 [options]``; returns the process and the base URL it printed."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
     process = subprocess.Popen(
-        [sys.executable, "-m", "wsframe", "--port", "0"],
+        [sys.executable, "-m", "wsframe", "--port", "0", *options],
         cwd=PACKAGE_PARENT,
         env=env,
         stdout=subprocess.PIPE,
@@ -78,6 +79,27 @@ def test_main_serves_the_page_and_stats_and_stops_on_ctrl_c():
 def test_main_stops_on_sigterm():
     process, _base = start_main()
     assert "closed" in stop(process, signal.SIGTERM)
+
+
+def test_main_options_set_the_limits_and_delay_the_accept():
+    process, base = start_main("--max-message-size", "1000", "--max-queue", "2", "--accept-delay", "0.3")
+    url = base.replace("http://", "ws://") + "echo"
+
+    async def check():
+        started = time.monotonic()
+        async with connect(url) as ws:
+            assert time.monotonic() - started >= 0.3
+            await ws.send("x" * 1000)
+            assert await ws.recv() == "x" * 1000
+            await ws.send("x" * 1001)
+            with pytest.raises(ConnectionClosedError) as closed:
+                await ws.recv()
+            assert closed.value.code == 1009
+
+    try:
+        asyncio.run(check())
+    finally:
+        stop(process)
 
 
 def test_main_chat_room_and_echo_paths():
