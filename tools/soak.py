@@ -699,7 +699,7 @@ async def settle(server: EchoServer, seconds: float = 1.0) -> int:
 
 async def measure_idle(args, deflate: bool, tally: Tally, servers: list) -> dict:
     """A fresh server; its RSS growth per connection for --idle connections that echoed one message."""
-    server = EchoServer(server_options(args, deflate=deflate, accept_delay=0))
+    server = EchoServer(server_options(args, accept_delay=0))
     servers.append(server)
     soak = Soak(args, server, tally)
     name = "idle-deflate" if deflate else "idle"
@@ -726,7 +726,7 @@ async def measure_idle(args, deflate: bool, tally: Tally, servers: list) -> dict
 
 async def run_mix(args, tally: Tally, servers: list) -> dict:
     """The mix on a fresh server for --duration seconds, RSS sampled every 0.25 s."""
-    server = EchoServer(server_options(args, deflate=True, accept_delay=args.accept_delay))
+    server = EchoServer(server_options(args, accept_delay=args.accept_delay))
     servers.append(server)
     soak = Soak(args, server, tally)
     compressed_zeros(4 * soak.limit), compressed_zeros(soak.limit - KIB), soak.early_frames()  # before the clock
@@ -804,10 +804,8 @@ async def final_echo_check(soak: Soak) -> str:
         return cause(error)
 
 
-def server_options(args, *, deflate: bool, accept_delay: float) -> list[str]:
+def server_options(args, *, accept_delay: float) -> list[str]:
     options = ["--accept-delay", str(accept_delay)]
-    if not deflate:
-        options.append("--no-deflate")
     if args.max_message_size is not None:
         options += ["--max-message-size", str(args.max_message_size)]
     if args.max_queue is not None:
