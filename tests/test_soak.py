@@ -52,7 +52,7 @@ def passing_report(soak):
     tally.outcome("deflate-bomb", "close 1009")
     idle = {"kib_per_connection": 10.0}
     mix = {"rss_peak_kib": 100 * 1024, "server_alive": True, "server_exit_status": 0, "final_echo": "ok"}
-    mix.update(stuck_tasks=0, ping_rtt_seconds={"median": 0.001, "max": 0.01, "count": 10})
+    mix.update(stuck_tasks=0, ping_rtt_seconds={"median": 0.001, "max": 0.01, "server_max": 0.01, "count": 10})
     report = {"idle": dict(idle), "idle_deflate": dict(idle), "mix": mix, "bounds": {"max_rss_kib": 200 * 1024}}
     expected = {"deflate-bomb": {"close 1009"}}
     return args, report, tally, expected
@@ -74,7 +74,7 @@ def test_verdict_passes_a_clean_report():
         (lambda report, tally: report["idle_deflate"].update(kib_per_connection=999.0), "idle_deflate: 999.0 KiB"),
         (lambda report, tally: report["mix"].update(server_alive=False, server_exit_status=-11), "exit status -11"),
         (lambda report, tally: report["mix"].update(final_echo="ConnectionRefusedError"), "echo after the mix failed"),
-        (lambda report, tally: report["mix"]["ping_rtt_seconds"].update(max=9.5), "a ping took 9.5 s"),
+        (lambda report, tally: report["mix"]["ping_rtt_seconds"].update(server_max=9.5), "took 9.5 s to answer"),
     ],
 )
 def test_verdict_names_each_failure(spoil, failure):
@@ -93,3 +93,9 @@ def test_rss_bound_counts_the_idle_holders_at_their_bounds():
     args.max_rss_mib = 64
     assert soak.rss_bound_kib(args, 1000) == 64 * 1024
 
+
+def test_server_stall_leaves_out_the_load_process_own_lag():
+    soak = load_soak()
+    latencies = [(10.0, 0.01), (20.0, 3.0), (30.0, 1.5)]  # (sent, round trip)
+    lags = [(20.5, 2.5), (40.0, 5.0)]  # this process stalled 2.5 s during the second ping, later 5 s
+    assert soak.server_stall(latencies, lags) == 1.5
