@@ -149,6 +149,30 @@ def test_echo_text_and_binary(run):
     run(main())
 
 
+def test_a_handler_ended_by_the_peer_leaving_is_not_an_error(run, caplog):
+    ended = []
+
+    async def handler(ws):
+        try:
+            await ws.recv()  # the peer vanishes without a close frame: ConnectionClosed here
+        finally:
+            ended.append(ws.close_code)
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            raw = await RawClient.open(server)
+            raw.writer.transport.abort()
+            for _ in range(100):
+                if ended:
+                    break
+                await asyncio.sleep(0.01)
+
+    with caplog.at_level(logging.ERROR, logger="wsframe.asyncio"):
+        run(main())
+    assert ended == [1006]
+    assert [record.getMessage() for record in caplog.records if record.name == "wsframe.asyncio"] == []
+
+
 @pytest.mark.parametrize("compression", [True, False])
 def test_echo_large_messages(run, compression):
     text = "wsframe ✓ " * 120_000  # 1.3 MB of UTF-8

@@ -16,17 +16,18 @@ import wsframe
 from wsframe.asyncio import connect
 from wsframe.workers import BALANCED_REUSE_PORT, run_workers
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The child imports the wsframe under test (the checkout, or site-packages for an installed wheel).
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(wsframe.__file__)))
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
 def start_workers(count):
     """Starts ``python -m wsframe --workers COUNT --port 0``; returns the process, its URL and worker pids."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
     process = subprocess.Popen(
         [sys.executable, "-m", "wsframe", "--workers", str(count), "--port", "0"],
-        cwd=ROOT,
+        cwd=PACKAGE_PARENT,
         env=env,
         stdout=subprocess.PIPE,
         text=True,

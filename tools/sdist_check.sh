@@ -32,7 +32,7 @@ for minor in 10 11 12 13; do
         cd "$work"  # outside the trees: `import wsframe` can only find the installed wheel
         "$env/bin/python" -c 'import wsframe, sys; print("installed:", wsframe.__file__, wsframe.IMPLEMENTATION); sys.exit(wsframe.IMPLEMENTATION != "native")'
         WSFRAME_REQUIRE_EXTENSION=1 "$env/bin/python" -m pytest "$unpacked/tests" -p no:cacheprovider -q \
-            --ignore "$unpacked/tests/test_benchmarks.py" -m "not browser" "$@" | tail -3
+            --ignore "$unpacked/tests/test_benchmarks.py" -m "not browser" "$@"
     )
 done
 [ "$found" -gt 0 ] || { echo "no CPython 3.10-3.13 found"; exit 1; }

@@ -225,7 +225,10 @@ class Connection:
             error, self._error = self._error, None
             if self.state is not ConnectionState.CLOSED:
                 self._close_after_error(error)
-            raise error
+            try:
+                raise error
+            finally:
+                del error  # else this frame (in the traceback) and the error keep each other for the GC
 
     def data_to_send(self) -> bytes:
         """The bytes the connection queued on its own since the last call (pongs, close replies, ...)."""

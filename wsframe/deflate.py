@@ -342,6 +342,7 @@ class Decompressor:
             except zlib.error as exc:
                 raise _invalid_data(exc) from None
             if len(out) == max_length and max_length:
+                del out  # the error's traceback keeps this frame's locals alive, not the inflated bytes
                 raise _too_big(self._max_size)  # type: ignore[arg-type]  # max_length is 0 without a limit
             if inflater.eof:
                 _check_after_final_block(inflater)
@@ -362,6 +363,7 @@ class Decompressor:
         except zlib.error as exc:
             raise _invalid_data(exc) from None
         if max_size is not None and self._size + len(out) > max_size:
+            del out  # as above: not the inflated bytes in the traceback
             raise _too_big(max_size)
         if inflater.eof:
             _check_after_final_block(inflater)

@@ -8,7 +8,7 @@ import inspect
 from .. import handshake
 from ..connection import DEFAULT_MAX_MESSAGE_SIZE, ConnectionState, ServerConnection, check_origin_policy
 from ..deflate import PerMessageDeflate
-from ..errors import HandshakeError
+from ..errors import ConnectionClosed, HandshakeError
 from ..events import AcceptConnection, RejectConnection, Request
 from .protocol import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, WebSocket, logger
 
@@ -97,6 +97,8 @@ class _ServerWebSocket(WebSocket):
         code = 1000
         try:
             await server.handler(self)
+        except ConnectionClosed:
+            pass  # the peer went away while the handler was using the connection: nothing to report
         except Exception:
             logger.exception("connection handler failed")
             code = 1011
