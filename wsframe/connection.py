@@ -36,6 +36,12 @@ from .events import (
 )
 from .frames import MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode, is_valid_close_code
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .events import Event
+
 __all__ = ["ConnectionState", "ServerConnection", "ClientConnection", "Connection"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
@@ -204,7 +210,7 @@ class Connection:
             self._receive_frames(data)
         # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
 
-    def events(self):
+    def events(self) -> Iterator[Event]:
         """An iterator over the events received so far, which then raises the peer's error, if any (once).
 
         The events are taken when this is called. The connection closes as the iteration reaches the
@@ -216,7 +222,7 @@ class Connection:
             return iter(events)  # nothing to do along the way: a plain list iterator is cheapest
         return self._events_then_close(events)
 
-    def _events_then_close(self, events):
+    def _events_then_close(self, events: list[Event]) -> Iterator[Event]:
         for event in events:
             if event is self._close_received:
                 self._answer_close()

@@ -173,6 +173,7 @@ class WebSocketProtocol(asyncio.Protocol):
     def handle_events(self) -> None:
         conn = self.conn
         queued = False
+        event: Any  # told apart by exact type below, which mypy does not narrow through (no code at run time)
         try:
             for event in conn.events():
                 kind = type(event)
