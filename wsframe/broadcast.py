@@ -107,7 +107,7 @@ class MessageFrames:
     def _own_frames(self, connection: Connection) -> bytes:
         if self._opcode == _TEXT:
             return connection.send_text(self.message)  # type: ignore[arg-type]
-        return connection.send_binary(self.message)
+        return connection.send_binary(self.message)  # type: ignore[arg-type]
 
 
 def broadcast_data(connections: Iterable[_Connection], message: _Message) -> list[tuple[_Connection, bytes]]:

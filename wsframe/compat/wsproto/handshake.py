@@ -67,6 +67,8 @@ def _bad_http(exc: HandshakeError) -> RemoteProtocolError:
 class H11Handshake:
     """The opening handshake of one connection, either role; ``connection`` once it succeeded."""
 
+    _reader: Any  # a ResponseReader (client) or RequestReader (server): self.client tells which
+
     def __init__(self, connection_type: ConnectionType) -> None:
         self.client = connection_type is ConnectionType.CLIENT
         self._state = _CONNECTING
@@ -78,7 +80,6 @@ class H11Handshake:
         self._chunked = False  # server: the refusing response's body goes chunked
         self._received = False  # client: bytes of a response arrived
         self._trailing = bytearray()  # server: bytes after the request, before the answer
-        self._reader: Any  # a ResponseReader (client) or RequestReader (server): self.client tells which
         if self.client:
             self._reader = _http.ResponseReader(return_interim=True)
         else:
