@@ -23,6 +23,17 @@ from .connection import ConnectionState
 from .deflate import Compressor
 from .errors import InvalidState
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import TypeVar
+
+    from .connection import Connection
+    from .deflate import PerMessageDeflate
+
+    _Message = str | bytes | bytearray | memoryview
+    _Connection = TypeVar("_Connection", bound=Connection)
+
 __all__ = ["MessageFrames", "broadcast_data"]
 
 _OPEN = ConnectionState.OPEN
@@ -40,7 +51,7 @@ class MessageFrames:
 
     __slots__ = ("message", "_opcode", "_payload", "_plain", "_compressed")
 
-    def __init__(self, message) -> None:
+    def __init__(self, message: _Message) -> None:
         if isinstance(message, str):
             self._opcode = _TEXT
         elif isinstance(message, (bytes, bytearray, memoryview)):
@@ -48,11 +59,11 @@ class MessageFrames:
         else:
             raise TypeError(f"broadcast a str or a bytes-like object, not {type(message).__name__}")
         self.message = message
-        self._payload = None
+        self._payload: bytes | bytearray | memoryview | None = None
         self._plain: bytes | None = None
-        self._compressed: dict[tuple, bytes] = {}  # (window bits, level, mem_level) -> frame
+        self._compressed: dict[tuple[int, int, int], bytes] = {}  # (window bits, level, mem_level) -> frame
 
-    def frames_for(self, connection) -> bytes:
+    def frames_for(self, connection: Connection) -> bytes:
         """The bytes that carry the message to ``connection``; InvalidState unless it is open and between
         messages (not sending one in pieces)."""
         if connection._fast_send and not connection._is_client:
@@ -62,7 +73,8 @@ class MessageFrames:
         parameters = connection.deflate_parameters
         if connection._is_client or connection.fragment_size is not None or parameters is None:
             return self._own_frames(connection)
-        policy = connection.deflate
+        # Set whenever deflate_parameters are (the default policy if the connection was given none).
+        policy: PerMessageDeflate = connection.deflate  # type: ignore[assignment]
         if len(self.payload()) < policy.min_size:
             return self.plain_frame()
         if not parameters.server_no_context_takeover:
@@ -77,25 +89,28 @@ class MessageFrames:
     def plain_frame(self) -> bytes:
         """The message as one unmasked, uncompressed frame (built once)."""
         if self._plain is None:
+            # The opcode says which of str and bytes-like the message is: mypy cannot follow (here and below).
             if self._opcode == _TEXT:
-                self._plain = _PLAIN_ENCODER.text(self.message)
+                self._plain = _PLAIN_ENCODER.text(self.message)  # type: ignore[arg-type]
             else:
-                self._plain = _PLAIN_ENCODER.binary(self.message)
+                self._plain = _PLAIN_ENCODER.binary(self.message)  # type: ignore[arg-type]
         return self._plain
 
-    def payload(self):
+    def payload(self) -> bytes | bytearray | memoryview:
         """The message's bytes (UTF-8 for text), for compression and ``min_size``."""
         if self._payload is None:
-            self._payload = self.message.encode() if self._opcode == _TEXT else self.message
-        return self._payload
+            self._payload = (
+                self.message.encode() if self._opcode == _TEXT else self.message  # type: ignore[union-attr, assignment]
+            )
+        return self._payload  # type: ignore[return-value]  # set just above
 
-    def _own_frames(self, connection) -> bytes:
+    def _own_frames(self, connection: Connection) -> bytes:
         if self._opcode == _TEXT:
-            return connection.send_text(self.message)
-        return connection.send_binary(self.message)
+            return connection.send_text(self.message)  # type: ignore[arg-type]
+        return connection.send_binary(self.message)  # type: ignore[arg-type]
 
 
-def broadcast_data(connections, message) -> list[tuple[object, bytes]]:
+def broadcast_data(connections: Iterable[_Connection], message: _Message) -> list[tuple[_Connection, bytes]]:
     """``[(connection, bytes to write)]`` for those of ``connections`` that can take ``message`` now:
     the open ones that are not sending a message in pieces (the others are left out)."""
     frames = MessageFrames(message)

@@ -36,6 +36,19 @@ from .events import (
 )
 from .frames import MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode, is_valid_close_code
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable, Iterator
+    from typing import Any
+
+    from typing_extensions import Buffer
+
+    from .events import Event
+
+    _BytesLike = bytes | bytearray | memoryview
+    # A server's ``origins``: allowed Origin values (None: requests without one), or a callable deciding.
+    _OriginPolicy = Collection[str | None] | Callable[[str | None], object] | None
+
 __all__ = ["ConnectionState", "ServerConnection", "ClientConnection", "Connection"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
@@ -126,7 +139,7 @@ class Connection:
     ) -> None:
         self._compressor: Compressor | None = None
         self._send_opcode = 0  # opcode of a message being sent in pieces; 0 when none
-        self._fragment_size = None
+        self._fragment_size: int | None = None
         self.state = ConnectionState.CONNECTING
         self.max_message_size = max_message_size
         self.max_frame_size = max_frame_size
@@ -139,20 +152,21 @@ class Connection:
         self._compressed = False  # the message being received is compressed
         self._inflated_text: Utf8Validator | None = None  # UTF-8 check of a compressed text message
         self.subprotocol: str | None = None
-        self.extensions: list = []
-        self._events: list = []
+        self.extensions: list[str] = []  # the names of the extensions in use
+        self._events: list[Event] = []
         self._outgoing = bytearray()
         self._error: WebSocketError | None = None
         self._eof = False
         self._input_closed = False  # a close frame or an error ended the input; events() closes
         self._close_received: CloseConnection | None = None  # the peer's close, until events() answers it
         self.close_sent: CloseConnection | None = None  # the close frame we sent (ours, a reply, or after an error)
-        self._decoder = None
+        self._decoder: FrameDecoder | None = None
         self._unparsed = b""  # a partial frame header, re-passed with the next read
         self._inflated = bytearray()  # the compressed message being reassembled, inflated
         self._wire_left = 0  # what its frames may still count on the wire (FRAME_CHARGE)
         self._message_opcode = 0  # its opcode; 0 when no message is in progress
-        self._text_decoder = None  # stream mode: turns text pieces into str across UTF-8 boundaries
+        # Stream mode: turns text pieces into str across UTF-8 boundaries.
+        self._text_decoder: codecs.IncrementalDecoder | None = None
         self._encoder = FrameEncoder(mask=self._is_client)  # whole plain frames; the client's mask keys
         if opened:
             if deflate_parameters is not None and self.deflate is None:
@@ -188,7 +202,7 @@ class Connection:
 
     # -- receiving -------------------------------------------------------------------------------
 
-    def receive_data(self, data) -> None:
+    def receive_data(self, data: _BytesLike | None) -> None:
         """Feeds bytes received from the peer; ``None`` means end-of-stream (an empty read is ignored)."""
         if data is None:
             self._receive_eof()
@@ -204,7 +218,7 @@ class Connection:
             self._receive_frames(data)
         # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
 
-    def events(self):
+    def events(self) -> Iterator[Event]:
         """An iterator over the events received so far, which then raises the peer's error, if any (once).
 
         The events are taken when this is called. The connection closes as the iteration reaches the
@@ -216,15 +230,15 @@ class Connection:
             return iter(events)  # nothing to do along the way: a plain list iterator is cheapest
         return self._events_then_close(events)
 
-    def _events_then_close(self, events):
+    def _events_then_close(self, events: list[Event]) -> Iterator[Event]:
         for event in events:
             if event is self._close_received:
                 self._answer_close()
             yield event
         if self._error is not None:
             error, self._error = self._error, None
-            if self.state is not ConnectionState.CLOSED:
-                self._close_after_error(error)
+            if self.state is not ConnectionState.CLOSED:  # then not a HandshakeError: those close at once
+                self._close_after_error(error)  # type: ignore[arg-type]
             try:
                 raise error
             finally:
@@ -248,20 +262,21 @@ class Connection:
             self.state = ConnectionState.CLOSED
             self._events.append(CloseConnection(1006, ""))
 
-    def _receive_frames(self, data) -> None:
+    def _receive_frames(self, data: _BytesLike) -> None:
         if self._unparsed:
             data = self._unparsed + bytes(data)
-        items, used, error = self._decoder.decode(data)
+        # Called once open, so with a decoder.
+        items, used, error = self._decoder.decode(data)  # type: ignore[union-attr]
         self._unparsed = bytes(data[used:]) if used < len(data) else b""
         if items:
-            if self._decoder.last_frame_count:
+            if self._decoder.last_frame_count:  # type: ignore[union-attr]
                 self._handle_frames(items)
             else:  # only whole messages: nothing in them can change the state
-                self._events.extend(items)
+                self._events.extend(items)  # type: ignore[arg-type]  # message objects, typed as tuples
         if error is not None and not self._input_closed:
             self._fail(error)
 
-    def _handle_frames(self, items) -> None:
+    def _handle_frames(self, items: list[Any]) -> None:
         """Handles the decoder's items: frame tuples, and (unless streaming) whole uncompressed messages."""
         events = self._events
         whole = not self.stream_messages
@@ -276,7 +291,7 @@ class Connection:
                 # A compressed message in one frame, the common case: inflated, checked and delivered
                 # here, the same event in both modes (the decoder already checked the sequencing).
                 try:
-                    data = self._decompressor.decompress(payload, True)
+                    data = self._decompressor.decompress(payload, True)  # type: ignore[union-attr]  # RSV1: agreed
                     if opcode == _TEXT:
                         try:
                             data = data.decode()
@@ -312,7 +327,7 @@ class Connection:
                 else:
                     self._handle_piece(opcode, fin, payload)
 
-    def _start_or_continue(self, opcode, fin, rsv, payload):
+    def _start_or_continue(self, opcode: int, fin: bool, rsv: int, payload: bytes) -> bytes:
         """Inflates a data frame of a compressed message (RSV1 on its first frame); checks RSV1's use."""
         if opcode != _CONTINUATION:
             self._compressed = bool(rsv)
@@ -331,14 +346,14 @@ class Connection:
                     f"compressed message of more than {2 * self.max_message_size + WIRE_ALLOWANCE} bytes on the "
                     f"wire (each frame counting {FRAME_CHARGE} bytes more than its payload)"
                 )
-        payload = self._decompressor.decompress(payload, fin)
+        payload = self._decompressor.decompress(payload, fin)  # type: ignore[union-attr]  # RSV1: agreed
         if self._inflated_text is not None:
             self._inflated_text.feed(payload, fin)
             if fin:
                 self._inflated_text = None
         return payload
 
-    def _handle_fragment(self, opcode, fin, payload) -> None:
+    def _handle_fragment(self, opcode: int, fin: bool, payload: bytes) -> None:
         # Joined as the frames come: one buffer per message, however many (empty) frames it has.
         if opcode != _CONTINUATION:
             self._message_opcode = opcode
@@ -351,20 +366,20 @@ class Connection:
             self._inflated = bytearray()
             self._message_opcode = 0
 
-    def _handle_piece(self, opcode, fin, payload) -> None:
+    def _handle_piece(self, opcode: int, fin: bool, payload: bytes) -> None:
         if opcode != _CONTINUATION:
             self._message_opcode = opcode
             if opcode == _TEXT:
                 self._text_decoder = codecs.getincrementaldecoder("utf-8")()
         if self._message_opcode == _TEXT:
-            self._events.append(TextMessage(self._text_decoder.decode(payload, fin), fin))
+            self._events.append(TextMessage(self._text_decoder.decode(payload, fin), fin))  # type: ignore[union-attr]
         else:
             self._events.append(BytesMessage(payload, fin))
         if fin:
             self._message_opcode = 0
             self._text_decoder = None
 
-    def _handle_control(self, opcode, payload) -> None:
+    def _handle_control(self, opcode: int, payload: bytes) -> None:
         if opcode == _PING:
             if self.auto_pong and self.state is ConnectionState.OPEN:
                 self._outgoing += self._frame(_PONG, payload)
@@ -382,19 +397,19 @@ class Connection:
             self._events.append(self._close_received)
 
     def _answer_close(self) -> None:
-        code = self._close_received.code
+        code = self._close_received.code  # type: ignore[union-attr]  # events() reached it
         self._close_received = None
         if self.state is ConnectionState.OPEN:
             self._outgoing += self._frame(_CLOSE, close_payload(code, "") if code != 1005 else b"")
             self.close_sent = CloseConnection(code, "")
         self.state = ConnectionState.CLOSED
 
-    def _fail(self, error: WebSocketError) -> None:
+    def _fail(self, error: ProtocolError) -> None:
         """Fails the connection (RFC 6455 section 7.1.7) once events() raises the error: stop reading now."""
         self._input_closed = True
         self._error = error
 
-    def _close_after_error(self, error: WebSocketError) -> None:
+    def _close_after_error(self, error: ProtocolError) -> None:
         """Sends a close frame with the error's code (unless we already sent ours) and closes.
 
         Only open connections get here with a frame to send: handshake errors close the connection
@@ -408,19 +423,21 @@ class Connection:
 
     # -- sending ---------------------------------------------------------------------------------
 
-    def send(self, event) -> bytes:
+    def send(self, event: Event) -> bytes:
         """The bytes that carry ``event`` to the peer; raises InvalidState when the state forbids it."""
+        # A TextMessage is (str, message_finished), a BytesMessage (bytes, message_finished): mypy cannot
+        # follow from the event's type to its items', nor narrow on type(event).
         kind = type(event)
         if kind is TextMessage:
-            return self.send_text(*event)
+            return self.send_text(*event)  # type: ignore[misc]
         if kind is BytesMessage:
-            return self.send_binary(*event)
+            return self.send_binary(*event)  # type: ignore[misc]
         if isinstance(event, Message):
             data, message_finished = event
             if isinstance(event, TextMessage):
-                return self.send_text(data, message_finished)
+                return self.send_text(data, message_finished)  # type: ignore[arg-type]
             if isinstance(event, BytesMessage):
-                return self.send_binary(data, message_finished)
+                return self.send_binary(data, message_finished)  # type: ignore[arg-type]
             raise TypeError("send a TextMessage or a BytesMessage")
         if isinstance(event, (Ping, Pong)):
             self._require_open(event)
@@ -440,13 +457,13 @@ class Connection:
             raise TypeError(f"text must be str, not {type(text).__name__}")
         return self._send_data(_TEXT, text.encode(), message_finished)
 
-    def send_binary(self, data, message_finished: bool = True) -> bytes:
+    def send_binary(self, data: _BytesLike, message_finished: bool = True) -> bytes:
         """The bytes of a binary message (or, with ``message_finished=False``, of its next piece)."""
         if self._fast_send and message_finished:
             return self._encoder.binary(data)
         return self._send_data(_BINARY, data, message_finished)
 
-    def _send_data(self, opcode: int, payload, fin: bool) -> bytes:
+    def _send_data(self, opcode: int, payload: _BytesLike, fin: bool) -> bytes:
         # The path of every message sent: kept to a few attribute reads in the common case.
         if self.state is not _OPEN:
             raise InvalidState(f"cannot send a message while the connection is {self.state.value}")
@@ -458,7 +475,12 @@ class Connection:
             self._send_opcode = opcode
             self._fast_send = False
         rsv = 0
-        if self._compressor is not None and fin and opcode != _CONTINUATION and len(payload) >= self.deflate.min_size:
+        if (
+            self._compressor is not None
+            and fin
+            and opcode != _CONTINUATION
+            and len(payload) >= self.deflate.min_size  # type: ignore[union-attr]  # set with the compressor
+        ):
             payload = self._compressor.compress(payload)
             rsv = _RSV1
         if fin and self._send_opcode:
@@ -489,23 +511,26 @@ class Connection:
         self.close_sent = CloseConnection(code, reason)
         return self._frame(_CLOSE, payload)
 
-    def _require_open(self, event) -> None:
+    def _require_open(self, event: Event) -> None:
         if self.state is not _OPEN:
             raise InvalidState(f"cannot send {type(event).__name__} while the connection is {self.state.value}")
 
-    def _frame(self, opcode: int, payload, fin: bool = True, rsv: int = 0) -> bytes:
+    def _frame(self, opcode: int, payload: Buffer, fin: bool = True, rsv: int = 0) -> bytes:
         if self._is_client:
             return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._encoder.mask_key())
         return encode_frame(opcode, payload, fin=fin, rsv=rsv)
 
-    def _open(self, subprotocol, extensions, deflate_parameters=None) -> None:
+    def _open(
+        self, subprotocol: str | None, extensions: Iterable[str], deflate_parameters: DeflateParameters | None = None
+    ) -> None:
         self.subprotocol = subprotocol
         self.extensions = list(extensions)
         max_frame_size = self.max_frame_size
         if deflate_parameters is not None:
             self.deflate_parameters = deflate_parameters
             is_server = not self._is_client
-            policy = self.deflate
+            # Set: the policy that negotiated the parameters, or the default one (opened=True).
+            policy: PerMessageDeflate = self.deflate  # type: ignore[assignment]
             self._compressor = Compressor(
                 deflate_parameters, is_server=is_server, compress_level=policy.compress_level, mem_level=policy.mem_level
             )
@@ -525,13 +550,13 @@ class Connection:
 
     # -- handshake hooks, per role ---------------------------------------------------------------
 
-    def _receive_handshake(self, data) -> None:
+    def _receive_handshake(self, data: _BytesLike) -> None:
         raise NotImplementedError
 
     def _receive_handshake_eof(self) -> None:
         raise NotImplementedError
 
-    def _send_handshake(self, event) -> bytes:
+    def _send_handshake(self, event: Event) -> bytes:
         raise TypeError(f"cannot send {type(event).__name__}")
 
 
@@ -560,11 +585,11 @@ class ServerConnection(Connection):
     def __init__(
         self,
         *,
-        subprotocols=(),
-        origins=None,
+        subprotocols: Iterable[str] = (),
+        origins: _OriginPolicy = None,
         max_request_line: int = 8192,
         max_request_head: int = 65536,
-        **options,
+        **options: Any,
     ) -> None:
         super().__init__(**options)
         self.supported_subprotocols = list(subprotocols)
@@ -575,14 +600,14 @@ class ServerConnection(Connection):
         self._data_before_accept_size = 0
 
     @property
-    def origins(self):
+    def origins(self) -> _OriginPolicy:
         return self._origins
 
     @origins.setter
-    def origins(self, policy) -> None:
+    def origins(self, policy: _OriginPolicy) -> None:
         self._origins = check_origin_policy(policy)
 
-    def _receive_handshake(self, data) -> None:
+    def _receive_handshake(self, data: _BytesLike) -> None:
         if self._request is not None:
             self._hold_until_answered(data)
             return
@@ -620,7 +645,7 @@ class ServerConnection(Connection):
         if self._request is None:
             self._error = HandshakeError("connection closed during the handshake", 400)
 
-    def _hold_until_answered(self, data) -> None:
+    def _hold_until_answered(self, data: _BytesLike) -> None:
         """Keeps frames that arrive before the answer to the request, up to MAX_DATA_BEFORE_ACCEPT bytes."""
         if not data:
             return
@@ -632,7 +657,7 @@ class ServerConnection(Connection):
             return
         self._data_before_accept.append(bytes(data))  # a list: appending to one bytes object is quadratic
 
-    def _check_origin(self, origin) -> None:
+    def _check_origin(self, origin: str | None) -> None:
         policy = self._origins
         if policy is None:
             return
@@ -644,11 +669,13 @@ class ServerConnection(Connection):
             raise HandshakeError(f"origin {origin!r} not allowed", 403)
 
     def _reject_automatically(self, exc: HandshakeError) -> None:
-        self._outgoing += handshake.build_rejection(exc.status, headers=exc.headers, body=str(exc).encode())
+        self._outgoing += handshake.build_rejection(
+            exc.status, headers=exc.headers, body=str(exc).encode()  # type: ignore[arg-type]  # None: client side only
+        )
         self.state = ConnectionState.CLOSED
         self._error = exc
 
-    def _send_handshake(self, event) -> bytes:
+    def _send_handshake(self, event: Event) -> bytes:
         if self.state is not ConnectionState.CONNECTING or self._request is None:
             raise InvalidState(f"cannot send {type(event).__name__} now: no request is waiting for an answer")
         if isinstance(event, AcceptConnection):
@@ -687,13 +714,13 @@ class ClientConnection(Connection):
 
     _is_client = True
 
-    def __init__(self, *, max_response_head: int = 65536, max_response_body: int = 65536, **options) -> None:
+    def __init__(self, *, max_response_head: int = 65536, max_response_body: int = 65536, **options: Any) -> None:
         super().__init__(**options)
         self._reader = handshake.ResponseReader(max_head=max_response_head, max_body=max_response_body)
         self._key: str | None = None
         self._offered_subprotocols: list[str] = []
 
-    def _send_handshake(self, event) -> bytes:
+    def _send_handshake(self, event: Event) -> bytes:
         if not isinstance(event, Request):
             raise TypeError(f"cannot send {type(event).__name__}")
         if self._key is not None or self.state is not ConnectionState.CONNECTING:
@@ -710,7 +737,7 @@ class ClientConnection(Connection):
             extra_headers=event.headers,
         )
 
-    def _receive_handshake(self, data) -> None:
+    def _receive_handshake(self, data: _BytesLike) -> None:
         if self._key is None:
             raise InvalidState("data received before the upgrade request was sent")
         try:
@@ -729,7 +756,7 @@ class ClientConnection(Connection):
             return
         self._handle_response(response)
 
-    def _handle_response(self, response) -> None:
+    def _handle_response(self, response: handshake.HTTPResponse) -> None:
         if response.status != 101:
             self.state = ConnectionState.CLOSED
             self._events.append(RejectConnection(response.status, response.headers, response.body))
@@ -737,7 +764,7 @@ class ClientConnection(Connection):
         try:
             subprotocol, extensions = handshake.check_response(
                 response,
-                self._key,
+                self._key,  # type: ignore[arg-type]  # a response is read only after the request was sent
                 subprotocols=self._offered_subprotocols,
                 extensions_offered=[DEFLATE] if self.deflate is not None else [],
             )
@@ -745,7 +772,7 @@ class ClientConnection(Connection):
             for name, params in extensions:
                 if parameters is not None:
                     raise HandshakeError(f"extension {name} accepted twice", status=None)
-                parameters = self.deflate.check_response(params)
+                parameters = self.deflate.check_response(params)  # type: ignore[union-attr]  # only if offered
         except HandshakeError as exc:
             self._client_handshake_failed(exc)
             return
@@ -760,7 +787,7 @@ class ClientConnection(Connection):
         self._error = exc
 
 
-def check_origin_policy(policy):
+def check_origin_policy(policy: _OriginPolicy) -> _OriginPolicy:
     """Returns ``policy`` if it can be a server's ``origins`` policy; TypeError for a string.
 
     ``origin in "https://a.example"`` would test for a substring and let ``Origin: a`` in.

@@ -25,6 +25,11 @@ import socket
 import sys
 import time
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    import multiprocessing.queues
+    from collections.abc import Callable
+
 __all__ = ["run_workers", "bind_socket", "BALANCED_REUSE_PORT"]
 
 # Where SO_REUSEPORT spreads connections over the sockets (macOS has the option but does not balance).
@@ -52,7 +57,14 @@ def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.soc
     return sock
 
 
-def _worker(target, args, host, port, shared, ready) -> None:
+def _worker(
+    target: Callable[..., object],
+    args: tuple[object, ...],
+    host: str,
+    port: int,
+    shared: socket.socket | None,
+    ready: multiprocessing.queues.Queue[int],
+) -> None:
     # Not the parent's handlers (a fork inherits them): Ctrl-C is the parent's, SIGTERM stops the target.
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -62,7 +74,15 @@ def _worker(target, args, host, port, shared, ready) -> None:
     target(sock, lambda: ready.put(os.getpid()), *args)
 
 
-def run_workers(count: int, target, host: str, port: int, *, args=(), on_ready=None) -> int:
+def run_workers(
+    count: int,
+    target: Callable[..., object],
+    host: str,
+    port: int,
+    *,
+    args: tuple[object, ...] = (),
+    on_ready: Callable[[int, list[int]], object] | None = None,
+) -> int:
     """Runs ``target(sock, ready, *args)`` in ``count`` processes, each serving on a listening ``sock``
     for ``host``:``port`` (0: a free port, the same for all) and calling ``ready()`` once it accepts
     connections; ``target`` must stop (return) on SIGTERM. Returns the exit status: 0 after a stop by
@@ -94,7 +114,7 @@ def run_workers(count: int, target, host: str, port: int, *, args=(), on_ready=N
     try:
         for worker in workers:
             worker.start()
-        pids = []
+        pids: list[int] = []
         deadline = time.monotonic() + READY_TIMEOUT
         while len(pids) < count and not stop_requested:
             if time.monotonic() > deadline or not all(worker.is_alive() for worker in workers):

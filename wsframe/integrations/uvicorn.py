@@ -43,6 +43,14 @@ from ..deflate import PerMessageDeflate
 from ..errors import HandshakeError, InvalidState, WebSocketError
 from ..events import AcceptConnection, BytesMessage, CloseConnection, Ping, Pong, RejectConnection, Request, TextMessage
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from uvicorn._types import WebSocketScope
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
 __all__ = ["WebSocketProtocol"]
 
 _OPEN = ConnectionState.OPEN
@@ -50,7 +58,7 @@ _OPEN = ConnectionState.OPEN
 _FRAMING_HEADERS = ("content-length", "transfer-encoding")
 
 
-def _decode_headers(headers) -> list[tuple[str, str]]:
+def _decode_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     """ASGI headers (bytes pairs) as the str pairs wsframe's handshake takes; bytes map 1:1 in latin-1."""
     return [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1")) for name, value in headers]
 
@@ -58,7 +66,13 @@ def _decode_headers(headers) -> list[tuple[str, str]]:
 class WebSocketProtocol(asyncio.Protocol):
     """One WebSocket connection of a uvicorn server; uvicorn creates it when an HTTP request upgrades."""
 
-    def __init__(self, config, server_state, app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None):
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         if not config.loaded:
             config.load()
         self.config = config
@@ -77,7 +91,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.server: tuple[str, int | None] | None = None
         self.client: tuple[str, int] | None = None
         self.scheme = "ws"
-        self.scope: dict[str, Any] = {}
+        self.scope: WebSocketScope = {}  # type: ignore[typeddict-item]  # filled in by handle_request
 
         deflate = None
         if config.ws_per_message_deflate:
@@ -108,8 +122,8 @@ class WebSocketProtocol(asyncio.Protocol):
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
-        self.connections.add(self)
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.connections.add(self)  # type: ignore[arg-type]  # typed for uvicorn's own protocols
         self.transport = transport
         self.server = get_local_addr(transport)
         self.client = get_remote_addr(transport)
@@ -159,6 +173,7 @@ class WebSocketProtocol(asyncio.Protocol):
     def handle_events(self) -> None:
         conn = self.conn
         queued = False
+        event: Any  # told apart by exact type below, which mypy does not narrow through (no code at run time)
         try:
             for event in conn.events():
                 kind = type(event)
@@ -185,7 +200,8 @@ class WebSocketProtocol(asyncio.Protocol):
         except WebSocketError:
             # The peer broke the protocol: the connection queued its close frame with the error's code.
             if not self.close_sent:
-                close = self.conn.close_sent
+                # Set: the connection was open (we had sent no close), so it sent one for the error.
+                close: CloseConnection = self.conn.close_sent  # type: ignore[assignment]
                 self.queue.put_nowait({"type": "websocket.disconnect", "code": close.code, "reason": close.reason})
             self._write_and_close()
             return
@@ -251,7 +267,7 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def schedule_ping(self) -> None:
         # The measured round trip is taken off the interval, so that pings go out every interval.
-        delay = max(0.0, self.ping_interval - self.last_ping_rtt)
+        delay = max(0.0, self.ping_interval - self.last_ping_rtt)  # type: ignore[operator]  # pings run: not None
         self.ping_timer = self.loop.call_later(delay, self.send_keepalive_ping)
 
     def send_keepalive_ping(self) -> None:
@@ -398,7 +414,7 @@ class WebSocketProtocol(asyncio.Protocol):
             raise RuntimeError(f"Expected ASGI message 'websocket.http.response.body' but got '{kind}'.")
         self.denial_body += message.get("body", b"")
         if not message.get("more_body", False):
-            status, headers, _ = self.denial
+            status, headers, _ = self.denial  # type: ignore[misc]  # send() comes here only while there is one
             self.denial = None
             self.send_rejection(status, headers, bytes(self.denial_body))
 

@@ -14,6 +14,13 @@ from importlib import import_module
 from .connection import Connection, ConnectionState, ConnectionType
 from .handshake import H11Handshake
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .events import Event
+    from .typing import Headers
+
 __version__ = "1.3.2"  # the wsproto release whose API and test suite this package follows
 
 __all__ = ["ConnectionType", "WSConnection", "install"]
@@ -35,11 +42,11 @@ class WSConnection:
             return self.handshake.state
         return self.connection.state
 
-    def initiate_upgrade_connection(self, headers, path) -> None:
+    def initiate_upgrade_connection(self, headers: Headers, path: bytes | str) -> None:
         """Server: takes a request that the caller's HTTP server already read."""
         self.handshake.initiate_upgrade_connection(headers, path)
 
-    def send(self, event) -> bytes:
+    def send(self, event: Event) -> bytes:
         """The bytes to write for ``event``."""
         if self.connection is None:
             data = self.handshake.send(event)
@@ -47,7 +54,7 @@ class WSConnection:
             return data
         return self.connection.send(event)
 
-    def receive_data(self, data) -> None:
+    def receive_data(self, data: bytes | None) -> None:
         """Feeds received bytes (``None`` at the end of the stream); then read :meth:`events`."""
         if self.connection is None:
             self.handshake.receive_data(data)
@@ -55,7 +62,7 @@ class WSConnection:
         else:
             self.connection.receive_data(data)
 
-    def events(self):
+    def events(self) -> Iterator[Event]:
         """An iterator over the events received so far: the handshake's, then the connection's."""
         if self.connection is None:
             return self.handshake.events()
@@ -64,7 +71,7 @@ class WSConnection:
         return _chain(self.handshake.events(), self.connection)
 
 
-def _chain(handshake_events, connection):
+def _chain(handshake_events: Iterator[Event], connection: Connection) -> Iterator[Event]:
     yield from handshake_events
     yield from connection.events()  # taken after the handshake's, as wsproto does
 

@@ -23,6 +23,14 @@ from .extensions import PerMessageDeflate
 from .frame_protocol import LOCAL_ONLY_CLOSE_REASONS, CloseReason
 from .utilities import LocalProtocolError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import Any
+
+    from .events import Event
+    from .extensions import Extension
+
 __all__ = ["ConnectionState", "ConnectionType", "CLIENT", "SERVER", "Connection"]
 
 
@@ -52,7 +60,8 @@ _WSFRAME_TEXT = _wsframe.TextMessage
 _WSFRAME_BYTES = _wsframe.BytesMessage
 _WSFRAME_CLOSE = _wsframe.CloseConnection
 _BYTES_LIKE = (bytes, bytearray, memoryview)
-_LIST_ITERATOR = type(iter([]))  # what wsframe's events() returns when no close or error is among them
+# What wsframe's events() returns when no close or error is among them.
+_LIST_ITERATOR: type[Iterator[object]] = type(iter([]))
 
 
 def _close_reason(code: int) -> int:
@@ -62,7 +71,8 @@ def _close_reason(code: int) -> int:
         return code
 
 
-def _translate(event):
+# Any: a wsframe TextMessage, BytesMessage, Ping or Pong, told apart by exact type (mypy cannot follow).
+def _translate(event: Any) -> Event:
     """A wsframe event as its wsproto counterpart (closes are handled by the connection)."""
     kind = type(event)
     if kind is _WSFRAME_TEXT:
@@ -84,7 +94,9 @@ class Connection:
     ``trailing_data`` is what arrived after the handshake.
     """
 
-    def __init__(self, connection_type: ConnectionType, extensions=None, trailing_data: bytes = b"") -> None:
+    def __init__(
+        self, connection_type: ConnectionType, extensions: Sequence[Extension] | None = None, trailing_data: bytes = b""
+    ) -> None:
         self.client = connection_type is ConnectionType.CLIENT
         deflate = None
         for extension in extensions or ():
@@ -102,14 +114,14 @@ class Connection:
             max_message_size=None,
         )
         self._state = ConnectionState.OPEN
-        self._pending: list = []  # events of our own (end of stream), delivered first
+        self._pending: list[Event] = []  # events of our own (end of stream), delivered first
         self.receive_data(trailing_data)
 
     @property
     def state(self) -> ConnectionState:
         return self._state
 
-    def send(self, event) -> bytes:
+    def send(self, event: Event) -> bytes:
         """The bytes carrying ``event``; LocalProtocolError when the state does not allow it."""
         state = self._state
         try:
@@ -133,7 +145,7 @@ class Connection:
             return data
         raise LocalProtocolError(f"Event {event} cannot be sent in state {state}.")
 
-    def _close_frame(self, code, reason) -> bytes:
+    def _close_frame(self, code: int | None, reason: str | None) -> bytes:
         # Built here rather than by wsframe's connection: that one answers the peer's close itself, and
         # wsproto's caller answers it, possibly after wsframe's connection closed.
         if code is CloseReason.NO_STATUS_RCVD:
@@ -149,7 +161,7 @@ class Connection:
             payload = _wsframe_connection.close_payload(code, reason)
         return encode_frame(_CLOSE, payload, mask_key=os.urandom(4) if self.client else None)
 
-    def receive_data(self, data) -> None:
+    def receive_data(self, data: bytes | None) -> None:
         """Feeds received bytes; ``None`` is the end of the stream (a 1006 CloseConnection event)."""
         if data is None:
             self._pending.append(CloseConnection(code=CloseReason.ABNORMAL_CLOSURE))
@@ -162,7 +174,7 @@ class Connection:
             raise LocalProtocolError("Connection already closed.")
         # REMOTE_CLOSING: the peer said it sends nothing more; anything after its close is ignored.
 
-    def events(self):
+    def events(self) -> Iterator[Event]:
         """An iterator over the events received so far (a close updates the state as it is reached)."""
         received = self._conn.events()
         if self._pending:
@@ -172,7 +184,7 @@ class Connection:
             return map(_translate, received)
         return self._events_slowly(iter(()), received)
 
-    def _events_slowly(self, pending, received):
+    def _events_slowly(self, pending: Iterator[Event], received: Iterator[_wsframe.Event]) -> Iterator[Event]:
         yield from pending
         try:
             for event in received:

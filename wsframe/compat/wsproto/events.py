@@ -15,6 +15,24 @@ import operator
 from dataclasses import dataclass, field
 from types import GenericAlias
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, Generic, TypeVar
+
+    from typing_extensions import Self
+
+    from .extensions import Extension
+    from .typing import Headers
+
+    _T = TypeVar("_T", bytes | bytearray, str)  # as wsproto's Message
+
+    class _MessageTuple(tuple[Any, bool, bool], Generic[_T]):
+        pass
+
+else:
+    _MessageTuple = tuple
+
 __all__ = [
     "Event",
     "Request",
@@ -43,8 +61,8 @@ class Request(Event):
 
     host: str
     target: str
-    extensions: list = field(default_factory=list)
-    extra_headers: list = field(default_factory=list)
+    extensions: Sequence[Extension] | Sequence[str] = field(default_factory=list)
+    extra_headers: Headers = field(default_factory=list)
     subprotocols: list[str] = field(default_factory=list)
 
 
@@ -53,8 +71,8 @@ class AcceptConnection(Event):
     """Server: accept the request (``extensions``: the Extension objects it supports). Client: accepted."""
 
     subprotocol: str | None = None
-    extensions: list = field(default_factory=list)
-    extra_headers: list = field(default_factory=list)
+    extensions: list[Extension] = field(default_factory=list)
+    extra_headers: Headers = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,7 +80,7 @@ class RejectConnection(Event):
     """The HTTP response refusing the upgrade; with ``has_body``, :class:`RejectData` events follow."""
 
     status_code: int = 400
-    headers: list = field(default_factory=list)
+    headers: Headers = field(default_factory=list)
     has_body: bool = False
 
 
@@ -100,7 +118,7 @@ class Pong(Event):
     payload: bytes = b""
 
 
-class Message(Event, tuple):
+class Message(Event, _MessageTuple["_T"]):  # at run time the subscript is tuple's, and only tuple is a base
     """A data message, or a piece of one (``message_finished`` False while more follow).
 
     Sending: the type of ``data`` decides the frame (str: text, bytes-like: binary), as in wsproto.
@@ -111,21 +129,31 @@ class Message(Event, tuple):
     __slots__ = ()
     _fields = ("data", "frame_finished", "message_finished")
 
-    def __new__(cls, data, frame_finished: bool = True, message_finished: bool = True):
+    def __new__(cls, data: _T, frame_finished: bool = True, message_finished: bool = True) -> Self:
         return tuple.__new__(cls, (data, frame_finished, message_finished))
 
-    data = property(operator.itemgetter(0))
-    frame_finished = property(operator.itemgetter(1))
-    message_finished = property(operator.itemgetter(2))
+    if TYPE_CHECKING:  # what the properties below give
 
-    __class_getitem__ = classmethod(GenericAlias)  # Message[str], as wsproto's generic dataclass
+        @property
+        def data(self) -> _T: ...
+        @property
+        def frame_finished(self) -> bool: ...
+        @property
+        def message_finished(self) -> bool: ...
 
-    def __eq__(self, other):
+    else:
+        data = property(operator.itemgetter(0))
+        frame_finished = property(operator.itemgetter(1))
+        message_finished = property(operator.itemgetter(2))
+
+        __class_getitem__ = classmethod(GenericAlias)  # Message[str], as wsproto's generic dataclass
+
+    def __eq__(self, other: object) -> bool:
         if type(other) is type(self):
             return tuple.__eq__(self, other)
         return False if isinstance(other, tuple) else NotImplemented
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
         return equal if equal is NotImplemented else not equal
 
@@ -135,17 +163,17 @@ class Message(Event, tuple):
         fields = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self))
         return f"{type(self).__name__}({fields})"
 
-    def __getnewargs__(self):
+    def __getnewargs__(self) -> tuple[Any, ...]:
         return tuple(self)
 
 
-class TextMessage(Message):
+class TextMessage(Message[str]):
     """A text message (or piece): ``data`` is a str."""
 
     __slots__ = ()
 
 
-class BytesMessage(Message):
+class BytesMessage(Message[bytes | bytearray]):
     """A binary message (or piece): ``data`` is bytes."""
 
     __slots__ = ()

@@ -12,6 +12,12 @@ from wsframe.deflate import DeflateParameters
 
 from .frame_protocol import RsvBits
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from .frame_protocol import CloseReason, Opcode
+
 __all__ = ["Extension", "PerMessageDeflate", "SUPPORTED_EXTENSIONS"]
 
 
@@ -34,16 +40,21 @@ class Extension:
     def finalize(self, offer: str) -> None:
         """Client: the server accepted with the element ``offer``."""
 
-    def frame_inbound_header(self, proto, opcode, rsv, payload_length):
+    # ``proto``: wsproto passes its frame parser, which this package does not have (the hooks never run).
+    def frame_inbound_header(
+        self, proto: object, opcode: Opcode, rsv: RsvBits, payload_length: int
+    ) -> CloseReason | RsvBits:
         return RsvBits(False, False, False)
 
-    def frame_inbound_payload_data(self, proto, data):
+    def frame_inbound_payload_data(self, proto: object, data: bytes) -> bytes | CloseReason:
         return data
 
-    def frame_inbound_complete(self, proto, fin):
+    def frame_inbound_complete(self, proto: object, fin: bool) -> bytes | CloseReason | None:
         return None
 
-    def frame_outbound(self, proto, opcode, rsv, data, fin):
+    def frame_outbound(
+        self, proto: object, opcode: Opcode, rsv: RsvBits, data: bytes, fin: bool
+    ) -> tuple[RsvBits, bytes]:
         return (rsv, data)
 
 
@@ -179,7 +190,7 @@ class PerMessageDeflate(Extension):
             client_max_window_bits=self.client_max_window_bits,
         )
 
-    def _hooks_not_run(self, *args, **kwargs):
+    def _hooks_not_run(self, *args: object, **kwargs: object) -> NoReturn:
         raise NotImplementedError("wsframe's connection compresses and inflates: wsproto's frame hooks do not run")
 
     frame_inbound_header = frame_inbound_payload_data = frame_inbound_complete = frame_outbound = _hooks_not_run

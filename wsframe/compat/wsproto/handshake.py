@@ -25,6 +25,17 @@ from .utilities import (
     split_comma_header,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from typing import Any
+
+    from .events import Event
+    from .extensions import Extension
+    from .typing import Headers
+
+    _AnyHeaders = Iterable[tuple[bytes | str, bytes | str]]  # wsproto takes either, as h11 does
+
 __all__ = ["H11Handshake", "server_extensions_handshake", "client_extensions_handshake"]
 
 WEBSOCKET_VERSION = b"13"
@@ -33,16 +44,16 @@ WEBSOCKET_UPGRADE = b"websocket"
 _CONNECTING = ConnectionState.CONNECTING
 
 
-def _text(value) -> str:
+def _text(value: bytes | bytearray | str) -> str:
     return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else value
 
 
-def _str_headers(headers) -> list[tuple[str, str]]:
+def _str_headers(headers: _AnyHeaders) -> list[tuple[str, str]]:
     """wsproto's headers (bytes or str pairs) as wsframe's builders take them."""
     return [(_text(name), _text(value)) for name, value in headers]
 
 
-def _wsproto_headers(headers) -> list[tuple[bytes, bytes]]:
+def _wsproto_headers(headers: _AnyHeaders) -> list[tuple[bytes, bytes]]:
     """Headers as wsproto delivers them (h11's form): lower-case names, both as bytes."""
     return [
         (_text(name).lower().encode("latin-1"), _text(value).strip(" \t").encode("latin-1")) for name, value in headers
@@ -56,11 +67,13 @@ def _bad_http(exc: HandshakeError) -> RemoteProtocolError:
 class H11Handshake:
     """The opening handshake of one connection, either role; ``connection`` once it succeeded."""
 
+    _reader: Any  # a ResponseReader (client) or RequestReader (server): self.client tells which
+
     def __init__(self, connection_type: ConnectionType) -> None:
         self.client = connection_type is ConnectionType.CLIENT
         self._state = _CONNECTING
         self._connection: Connection | None = None
-        self._events: list = []
+        self._events: list[Event] = []
         self._initiating_request: Request | None = None
         self._nonce: bytes | None = None  # client: the key sent; server: the key received
         self._error: RemoteProtocolError | None = None  # an unreadable message: raised for any more data
@@ -81,14 +94,14 @@ class H11Handshake:
         """The open connection once the handshake succeeded, else None."""
         return self._connection
 
-    def initiate_upgrade_connection(self, headers, path) -> None:
+    def initiate_upgrade_connection(self, headers: Headers, path: bytes | str) -> None:
         """Server: takes a request that the caller's HTTP server already read (``headers``, ``path``)."""
         if self.client:
             raise LocalProtocolError("Cannot initiate an upgrade connection when acting as the client")
         target = path.decode("ascii") if isinstance(path, (bytes, bytearray)) else path
         self._events.append(self._process_request("GET", target, _wsproto_headers(headers)))
 
-    def send(self, event) -> bytes:
+    def send(self, event: Event) -> bytes:
         """The bytes for a handshake event; LocalProtocolError for anything else or out of turn."""
         if isinstance(event, Request):
             return self._initiate_connection(event)
@@ -100,7 +113,7 @@ class H11Handshake:
             return self._send_reject_data(event)
         raise LocalProtocolError(f"Event {event} cannot be sent during the handshake")
 
-    def receive_data(self, data) -> None:
+    def receive_data(self, data: bytes | None) -> None:
         """Feeds received bytes; ``None`` or ``b""`` is the end of the stream (as h11 takes it)."""
         if self._error is not None:
             raise self._error
@@ -109,7 +122,7 @@ class H11Handshake:
         elif data:
             self._receive_request(data)
 
-    def events(self):
+    def events(self) -> Iterator[Event]:
         """An iterator over the handshake events received so far."""
         events, self._events = self._events, []
         return iter(events)
@@ -119,7 +132,7 @@ class H11Handshake:
 
     # -- server ----------------------------------------------------------------------------------
 
-    def _receive_request(self, data) -> None:
+    def _receive_request(self, data: bytes) -> None:
         if self._initiating_request is not None or self._state is not _CONNECTING:
             if self._state is _CONNECTING:
                 self._trailing += data  # frames sent before the answer: decoded once the connection opens
@@ -136,7 +149,7 @@ class H11Handshake:
             self._process_request(request.method, request.target, _wsproto_headers(request.headers))
         )
 
-    def _process_request(self, method: str, target: str, headers) -> Request:
+    def _process_request(self, method: str, target: str, headers: Iterable[tuple[bytes, bytes]]) -> Request:
         if method != "GET":
             raise RemoteProtocolError("Request method must be GET", event_hint=RejectConnection())
         connection_tokens = None
@@ -195,10 +208,15 @@ class H11Handshake:
         subprotocol = event.subprotocol
         if subprotocol is not None and subprotocol not in request.subprotocols:
             raise LocalProtocolError(f"unexpected subprotocol {subprotocol}")
-        accepted = server_extensions_handshake(request.extensions, event.extensions) if event.extensions else None
+        # A received request's extensions are the offered strings, and its key was kept with it (_nonce).
+        accepted = (
+            server_extensions_handshake(request.extensions, event.extensions)  # type: ignore[arg-type]
+            if event.extensions
+            else None
+        )
         try:
             response = _http.build_accept(
-                self._nonce.decode("ascii"),
+                self._nonce.decode("ascii"),  # type: ignore[union-attr]
                 subprotocol=subprotocol,
                 extensions=accepted.decode("ascii") if accepted else None,
                 extra_headers=_str_headers(event.extra_headers),
@@ -245,7 +263,8 @@ class H11Handshake:
     def _initiate_connection(self, request: Request) -> bytes:
         if not self.client or self._nonce is not None:
             raise LocalProtocolError("Cannot send a request: not a client, or the request was sent already")
-        offers = {extension.name: extension.offer() for extension in request.extensions}
+        # A request to send offers Extension objects.
+        offers = {extension.name: extension.offer() for extension in request.extensions}  # type: ignore[union-attr]
         elements = [
             name if params is True or params == "" else f"{name}; {params}"
             for name, params in offers.items()
@@ -267,7 +286,7 @@ class H11Handshake:
         self._nonce = nonce
         return data
 
-    def _receive_response(self, data) -> None:
+    def _receive_response(self, data: bytes | None) -> None:
         if self._state is not _CONNECTING:
             return
         if self._nonce is None:
@@ -299,7 +318,7 @@ class H11Handshake:
             self._events.append(RejectData(data=response.body, body_finished=False))
         self._events.append(RejectData(data=b"", body_finished=True))
 
-    def _establish_client_connection(self, headers) -> AcceptConnection:
+    def _establish_client_connection(self, headers: Iterable[tuple[bytes, bytes]]) -> AcceptConnection:
         connection_tokens = None
         accepts: list[str] = []
         accept = subprotocol = None
@@ -322,17 +341,21 @@ class H11Handshake:
             raise RemoteProtocolError("Missing header, 'Connection: Upgrade'", event_hint=RejectConnection())
         if upgrade.lower() != WEBSOCKET_UPGRADE:
             raise RemoteProtocolError("Missing header, 'Upgrade: websocket'", event_hint=RejectConnection())
-        if accept != generate_accept_token(self._nonce):
+        # A response is read only after the request was sent: _nonce and _initiating_request are set, and the
+        # request offered Extension objects.
+        if accept != generate_accept_token(self._nonce):  # type: ignore[arg-type]
             raise RemoteProtocolError("Bad accept token", event_hint=RejectConnection())
-        if subprotocol is not None and subprotocol not in self._initiating_request.subprotocols:
+        if subprotocol is not None and subprotocol not in self._initiating_request.subprotocols:  # type: ignore[union-attr]
             raise RemoteProtocolError(f"unrecognized subprotocol {subprotocol}", event_hint=RejectConnection())
-        extensions = client_extensions_handshake(accepts, self._initiating_request.extensions)
+        extensions = client_extensions_handshake(
+            accepts, self._initiating_request.extensions  # type: ignore[union-attr, arg-type]
+        )
         self._connection = Connection(ConnectionType.CLIENT, extensions, self._reader.remaining)
         self._state = ConnectionState.OPEN
         return AcceptConnection(extensions=extensions, extra_headers=extra_headers, subprotocol=subprotocol)
 
 
-def server_extensions_handshake(requested, supported) -> bytes | None:
+def server_extensions_handshake(requested: Iterable[str], supported: Sequence[Extension]) -> bytes | None:
     """Server: the Sec-WebSocket-Extensions value accepting ``requested`` (offered elements, str) with
     the ``supported`` Extension objects, or None. Each extension answers its first acceptable offer
     (wsproto lets a later offer override an earlier one)."""
@@ -350,7 +373,7 @@ def server_extensions_handshake(requested, supported) -> bytes | None:
     return b", ".join(accepted.values()) if accepted else None
 
 
-def client_extensions_handshake(accepted, supported) -> list:
+def client_extensions_handshake(accepted: Iterable[str], supported: Sequence[Extension]) -> list[Extension]:
     """Client: the ``supported`` Extension objects the server ``accepted`` (elements, str), finalized;
     RemoteProtocolError for an extension that was not offered."""
     extensions = []

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from wsframe.handshake import GUID, accept_token, generate_key
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .events import Event
+
 __all__ = [
     "ACCEPT_GUID",
     "ProtocolError",
@@ -29,12 +35,12 @@ class LocalProtocolError(ProtocolError):
 class RemoteProtocolError(ProtocolError):
     """The peer broke the protocol during the handshake; ``event_hint`` is the event to answer with."""
 
-    def __init__(self, message: str, event_hint=None) -> None:
+    def __init__(self, message: str, event_hint: Event | None = None) -> None:
         self.event_hint = event_hint
         super().__init__(message)
 
 
-def normed_header_dict(headers) -> dict[bytes, bytes]:
+def normed_header_dict(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
     """``{name: value}``; repeated headers joined with ``", "`` (names as given: h11's are lower case)."""
     values: dict[bytes, list[bytes]] = {}
     for name, value in headers:
