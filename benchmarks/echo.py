@@ -421,15 +421,20 @@ def main(argv: list[str] | None = None) -> int:
     client.add_argument("repeats", type=int)
     client.add_argument("seconds", type=float)
     args = parser.parse_args(argv)
+    if args.role == "server":
+        return run_side(serve=SERVERS[args.library])
+    return run_side(measure=lambda: _run_client(args.library, args.port, args.size, args.rounds, args.repeats, args.seconds))
+
+
+def run_side(serve=None, measure=None) -> int:
+    """One side of a benchmark in its child process, on a fresh loop: ``serve`` (the coroutine function
+    that starts a server) served until stdin closes, or ``measure()``'s result printed as JSON."""
     loop = _new_loop()
     try:
-        if args.role == "server":
-            loop.run_until_complete(serve_until_stdin_closes(SERVERS[args.library]))
+        if serve is not None:
+            loop.run_until_complete(serve_until_stdin_closes(serve))
         else:
-            result = loop.run_until_complete(
-                _run_client(args.library, args.port, args.size, args.rounds, args.repeats, args.seconds)
-            )
-            print(json.dumps(result), flush=True)
+            print(json.dumps(loop.run_until_complete(measure())), flush=True)
     finally:
         loop.close()
     return 0

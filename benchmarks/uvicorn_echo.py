@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import socket
 import sys
@@ -230,18 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         client.add_argument(name, type=kind)
     client.add_argument("burst", type=int, nargs="?", default=0)
     args = parser.parse_args(argv)
-    loop = echo._new_loop()
-    try:
-        if args.role == "server":
-            loop.run_until_complete(echo.serve_until_stdin_closes(lambda: start_server(args.protocol)))
-        else:
-            result = loop.run_until_complete(
-                _run_client(args.port, args.size, args.rounds, args.repeats, args.seconds, args.burst)
-            )
-            print(json.dumps(result), flush=True)
-    finally:
-        loop.close()
-    return 0
+    if args.role == "server":
+        return echo.run_side(serve=lambda: start_server(args.protocol))
+    return echo.run_side(measure=lambda: _run_client(args.port, args.size, args.rounds, args.repeats, args.seconds, args.burst))
 
 
 if __name__ == "__main__":
