@@ -10,7 +10,7 @@ export WSFRAME_REQUIRE_EXTENSION=1
 
 [ -x "$python" ] || "${PYTHON:-python3}" -m venv "$venv"
 stamp="$venv/.wsframe-installed-$1"
-inputs=$(cd "$root" && cat pyproject.toml setup.py src/* | sha256sum | cut -d' ' -f1)
+inputs=$(cd "$root" && cat pyproject.toml setup.py src/*.pyx src/*.pxi src/*.h | sha256sum | cut -d' ' -f1)  # not the generated _native.c
 if [ "$(cat "$stamp" 2>/dev/null)" != "$inputs $root" ] || ! "$python" -c 'import wsframe._native' 2>/dev/null; then
     echo "== installing wsframe[$1] into $venv (builds the extension)"
     log="$venv/pip-install.log"
