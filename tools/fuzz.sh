@@ -40,7 +40,7 @@ for target in "${targets[@]}"; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
-    line="$target: ${elapsed}s, ${execs:-?} executions, ${rate:-?} execs/s, ${coverage:-cov: ?}"
+    line="$target: ${elapsed}s, ${execs:-?} executions, ${rate:-?} execs/s, ${coverage:-no coverage feedback}"
     reproducers=$(ls "$dir"/crash-* "$dir"/timeout-* "$dir"/oom-* "$dir"/leak-* 2>/dev/null || true)
     if [ "$status" -ne 0 ] || [ -n "$reproducers" ]; then
         line="$line: FAILED (exit $status)"

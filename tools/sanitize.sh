@@ -4,6 +4,10 @@
 # runs the hot-path and connection tests and each fuzz target for SECONDS (default 30) over that build.
 # Any sanitizer report fails the run. The normal build (.venv, the in-place extension) is left alone.
 #
+# Under the preloaded ASan runtime libFuzzer gets no coverage feedback (the runtime's no-op coverage
+# hooks come first; atheris warns), so the fuzz targets here replay the seed corpus and what earlier
+# coverage-guided runs of tools/fuzz.sh found (build/fuzz/<target>/corpus/), then mutate them blindly.
+#
 #   bash tools/sanitize.sh [SECONDS]
 #
 # Installs clang with apt-get where it is missing (CI runs as root on a fresh machine).
@@ -35,8 +39,9 @@ sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit
 CC=clang LDSHARED="clang -shared" CFLAGS="$sanitize" LDFLAGS="$sanitize -shared-libsan" WSFRAME_REQUIRE_EXTENSION=1 \
     "$work/venv/bin/python" -m pip install -q --no-cache-dir -e "$work/src[test,fuzz]"
 extension=$(ls "$work"/src/wsframe/_native*.so)
+imports=$(nm -D --undefined-only "$extension")
 for symbol in __asan_report_load __ubsan_handle; do
-    if ! nm -D --undefined-only "$extension" | grep -q "$symbol"; then
+    if ! grep -q "$symbol" <<<"$imports"; then
         echo "$extension is not instrumented: no $symbol symbols" >&2
         exit 1
     fi
@@ -61,15 +66,22 @@ echo "== hot-path and connection tests over the sanitized extension"
 ) || status=$?
 
 echo "== fuzz targets over the sanitized extension, ${seconds}s each"
+for found in "$root"/build/fuzz/*/corpus; do
+    [ -d "$found" ] || continue
+    target=$(basename "$(dirname "$found")")
+    mkdir -p "$work/fuzz/$target/corpus"
+    cp -n "$found"/* "$work/fuzz/$target/corpus/" 2>/dev/null || true
+done
 WSFRAME_FUZZ_PYTHON="$work/venv/bin/python" WSFRAME_FUZZ_DIR="$work/fuzz" bash "$work/src/tools/fuzz.sh" "$seconds" \
     || status=$?
 
-reports=$(ls "$work"/reports/ 2>/dev/null || true)
+# A report is an error; ASan's warnings about allocations it refused (MemoryError in Python) are not.
+reports=$(grep -l -E "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$work"/reports/* 2>/dev/null || true)
 if [ -n "$reports" ]; then
-    echo "== sanitizer reports ($work/reports/)"
-    for report in "$work"/reports/*; do
+    echo "== sanitizer reports"
+    for report in $reports; do
         echo "--- $report"
-        head -60 "$report"
+        head -40 "$report"
     done
     status=1
 fi
