@@ -47,8 +47,9 @@ for target in "${targets[@]}"; do
         failed+=("$target")
         grep -m1 -A12 -E "Uncaught Python exception|ERROR: AddressSanitizer|runtime error|ERROR: libFuzzer" "$log" || tail -20 "$log"
         for reproducer in $reproducers; do
-            echo "   reproducer: $reproducer (replay: python tests/fuzz/run.py $target $reproducer;"
-            echo "   keep it as a test: cp $reproducer tests/fuzz/corpus/$target/regress-<what-it-is>)"
+            echo "   reproducer: $reproducer, base64: $(base64 -w0 <"$reproducer" | head -c 12000)"
+            echo "   replay: python tests/fuzz/run.py $target $reproducer"
+            echo "   keep it as a test: cp $reproducer tests/fuzz/corpus/$target/regress-<what-it-is>"
         done
     fi
     summary+=("$line")

@@ -12,7 +12,7 @@ from wsframe.errors import MessageTooBig, ProtocolError
 
 from .reader import FuzzInput, read_splits, split
 
-_LIMITS = (None, 0, 1, 100, 1000, 65536, 1 << 20)
+_LIMITS = (None, 0, 1, 100, 1000, 65536, 1 << 17)
 
 
 def _content(inp: FuzzInput) -> bytes:
@@ -20,7 +20,7 @@ def _content(inp: FuzzInput) -> bytes:
     if size < 192:
         return inp.bytes(size)
     seed = inp.bytes(inp.byte() % 8 + 1) or b"\0"
-    return seed * ((size - 191) * 16384 // len(seed))  # up to a MiB, compressing to a few hundred bytes
+    return seed * ((size - 191) * 4096 // len(seed))  # up to 256 KiB, compressing to a few hundred bytes
 
 
 def test_one_input(data: bytes) -> None:

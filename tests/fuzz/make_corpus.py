@@ -264,7 +264,7 @@ def inflate_seed(messages: bytes, *, spec=0, server_bits=7, client_bits=7, limit
 
 
 def message(content: bytes = b"", *, kind=0, reads=b"\x00", bomb=None, corrupt=b"") -> bytes:
-    """One message of the inflate program: content (or a bomb: seed, size in 16 KiB units), frames."""
+    """One message of the inflate program: content (or a bomb: seed, size in 4 KiB units), frames."""
     if bomb is not None:
         seed, units = bomb
         body = bytes((191 + units, len(seed) - 1)) + seed
@@ -290,9 +290,9 @@ def inflate_seeds():
         "window-8": inflate_seed(message(text) * 2, server_bits=0, client_bits=0, spec=4),
         "window-9-level-1": inflate_seed(message(text), server_bits=1, client_bits=1, level=1),
         "level-0-stored": inflate_seed(message(bytes(range(150))), level=0),
-        "bomb-under-limit": inflate_seed(message(bomb=(b"\x00", 4)), limit=1 << 20),
+        "bomb-under-limit": inflate_seed(message(bomb=(b"\x00", 16)), limit=1 << 17),
         "bomb-over-limit": inflate_seed(message(bomb=(b"\x00", 64)), limit=65536),
-        "bomb-at-limit-frames": inflate_seed(message(bomb=(b"ab", 4), reads=splits(3)), limit=65536),
+        "bomb-at-limit-frames": inflate_seed(message(bomb=(b"ab", 16), reads=splits(3)), limit=65536),
         "small-limit": inflate_seed(message(text) + message(b"x"), limit=100),
         "limit-zero": inflate_seed(message(b"") + message(b"a"), limit=0),
         "limit-one": inflate_seed(message(b"a") + message(b"ab"), limit=1),
