@@ -76,7 +76,8 @@ WSFRAME_FUZZ_PYTHON="$work/venv/bin/python" WSFRAME_FUZZ_DIR="$work/fuzz" bash "
     || status=$?
 
 # A report is an error; ASan's warnings about allocations it refused (MemoryError in Python) are not.
-reports=$(grep -l -E "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$work"/reports/* 2>/dev/null || true)
+reports=$(grep -l -E "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$work"/reports/* 2>/dev/null \
+    || true)
 if [ -n "$reports" ]; then
     echo "== sanitizer reports"
     for report in $reports; do

@@ -13,8 +13,9 @@ import atheris
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: the fuzz package
 
-if len(sys.argv) < 2 or sys.argv[1] not in importlib.import_module("fuzz").TARGETS:
-    sys.exit(f"usage: {sys.argv[0]} TARGET [libFuzzer args]; targets: {', '.join(importlib.import_module('fuzz').TARGETS)}")
+targets = importlib.import_module("fuzz").TARGETS
+if len(sys.argv) < 2 or sys.argv[1] not in targets:
+    sys.exit(f"usage: {sys.argv[0]} TARGET [libFuzzer args]; targets: {', '.join(targets)}")
 target = sys.argv.pop(1)
 with atheris.instrument_imports(include=["wsframe"]):
     module = importlib.import_module(f"fuzz.{target}")
