@@ -35,7 +35,7 @@ git -C "$root" ls-files -z --cached --others --exclude-standard \
     | (cd "$root" && tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$work/src"
 [ -x "$work/venv/bin/python" ] || "$python" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --upgrade pip
-sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
+sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -UNDEBUG"
 CC=clang LDSHARED="clang -shared" CFLAGS="$sanitize" LDFLAGS="$sanitize -shared-libsan" WSFRAME_REQUIRE_EXTENSION=1 \
     "$work/venv/bin/python" -m pip install -q --no-cache-dir -e "$work/src[test,fuzz]"
 extension=$(ls "$work"/src/wsframe/_native*.so)
@@ -47,6 +47,7 @@ for symbol in __asan_report_load __ubsan_handle; do
     fi
 done
 
+# -UNDEBUG above keeps CPython's inline assertions (e.g. PyBytes_AS_STRING on a non-bytes) in the extension.
 # The runtime must be loaded before Python (which is not instrumented). CPython keeps memory until
 # exit by design: no leak detection. A failing allocation returns NULL as without ASan (MemoryError),
 # and PYTHONMALLOC=malloc lets ASan see every Python object, not only pymalloc's arenas.
