@@ -17,7 +17,7 @@ from .wire import frame_stream
 
 try:
     from wsframe import _native
-except ImportError:  # the replay in the test suite then checks the fallback's own consistency
+except ImportError:  # without the extension only the fallback's own consistency is checked
     _native = None
 
 LIMITS = (None, None, None, None, 0, 1, 2, 3, 7, 125, 126, 127, 300, 65535, 65536, 2**31 - 1, 2**32, 2**63, 2**64)
