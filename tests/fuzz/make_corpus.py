@@ -13,8 +13,8 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: the fuzz package
 
-from fuzz import TARGETS, frame_decoder, handshake, inflate, wire  # noqa: E402
-from fuzz.connection import _ANSWERS, _LIMITS as CONNECTION_LIMITS, _OFFERS  # noqa: E402
+from fuzz import TARGETS, frame_decoder, inflate, wire  # noqa: E402
+from fuzz.connection import _LIMITS as CONNECTION_LIMITS  # noqa: E402
 
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 KEY = b"\x37\xfa\x21\x3d"
@@ -195,6 +195,8 @@ def handshake_seeds():
 def connection_seed(frames: bytes = b"", *, server=True, max_message_size=2**24, max_frame_size=None, stream=False,
                     auto_pong=True, fragment=0, deflate=0, reject=False, eof=False, raw=None, reads=b"\x00",
                     handshake=1, offer=None, answer=0) -> bytes:
+    """handshake: 0 the input is the request or response, 1 a valid one first, 2 a server opened=True;
+    offer / answer: the index of the deflate offer (server side) or answer (client side) in connection.py."""
     limits = CONNECTION_LIMITS
     options = bytes((
         1 if server else 0, limits.index(max_message_size), limits.index(max_frame_size), 1 if stream else 0,
