@@ -37,7 +37,7 @@ git -C "$root" ls-files -z --cached --others --exclude-standard \
 "$work/venv/bin/python" -m pip install -q --upgrade pip
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -UNDEBUG"
 CC=clang LDSHARED="clang -shared" CFLAGS="$sanitize" LDFLAGS="$sanitize -shared-libsan" WSFRAME_REQUIRE_EXTENSION=1 \
-    "$work/venv/bin/python" -m pip install -q --no-cache-dir -e "$work/src[test,fuzz]"
+    "$work/venv/bin/python" -m pip install -q -e "$work/src[test,fuzz]"
 extension=$(ls "$work"/src/wsframe/_native*.so)
 imports=$(nm -D --undefined-only "$extension")
 for symbol in __asan_report_load __ubsan_handle; do
