@@ -150,7 +150,7 @@ def test_one_input(data: bytes) -> None:
         max_frame_size=inp.choice(_LIMITS),
         stream_messages=inp.bool(),
         auto_pong=inp.byte() % 4 != 0,
-        fragment_size=inp.choice((None, None, 1, 100)),
+        fragment_size=inp.choice((None, None, 64, 1000)),  # 1-byte fragments of a 90 KiB echo: too slow
         deflate=inp.choice(_POLICIES),
     )
     reject = inp.byte() % 8 == 0

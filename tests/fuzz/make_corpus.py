@@ -226,7 +226,7 @@ def connection_seeds():
             f"{side}-echo": connection_seed(messages + close, **common),
             f"{side}-echo-split": connection_seed(messages + close, reads=splits(1, 3), **common),
             f"{side}-stream": connection_seed(messages + f(2, bytes(16384)), stream=True, reads=splits(100), **common),
-            f"{side}-fragment-size-1": connection_seed(hello + close, fragment=2, **common),
+            f"{side}-fragmented-echo": connection_seed(messages + f(2, bytes(200)) + close, fragment=2, **common),
             f"{side}-no-auto-pong": connection_seed(f(9, b"ping") + close, auto_pong=False, **common),
             f"{side}-eof-mid-frame": connection_seed(hello + f(2, bytes(100))[:20], eof=True, **common),
             f"{side}-deflate": connection_seed(compressed + close, deflate=1, offer=0, answer=0, **common),
