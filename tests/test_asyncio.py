@@ -6,6 +6,7 @@ the active hot path (tools/test.sh runs this module once per implementation). Se
 """
 
 import asyncio
+import contextlib
 import gc
 import logging
 import shutil
@@ -112,9 +113,31 @@ class RawClient:
         return await asyncio.wait_for(self.reader.read(), 5)
 
 
+@contextlib.asynccontextmanager
+async def serving(handler, **options):
+    """``asyncio.start_server(handler, **options)`` for the block. At its end every connection is aborted
+    before the server is closed: ``Server.wait_closed()`` waits for them (Python 3.12+), and a handler
+    here may leave its connection open on purpose."""
+    writers = []
+
+    async def recording(reader, writer):
+        writers.append(writer)
+        await handler(reader, writer)
+
+    server = await asyncio.start_server(recording, **options)
+    try:
+        yield server
+    finally:
+        server.close()
+        for writer in writers:
+            writer.transport.abort()
+        await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
 async def raw_server(on_open, *, receive_buffer=None):
     """A server on asyncio streams that answers the upgrade (no compression) through a sans-I/O
-    ServerConnection, then leaves the connection to ``on_open(reader, writer)``; returns it and its port."""
+    ServerConnection, then leaves the connection to ``on_open(reader, writer)``; yields its port."""
     sock = socket.socket()
     if receive_buffer is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
@@ -127,8 +150,8 @@ async def raw_server(on_open, *, receive_buffer=None):
         writer.write(connection.send(AcceptConnection()))
         await on_open(reader, writer)
 
-    server = await asyncio.start_server(answer, sock=sock)
-    return server, sock.getsockname()[1]
+    async with serving(answer, sock=sock):
+        yield sock.getsockname()[1]
 
 
 # -- messages --------------------------------------------------------------------------------------
@@ -145,6 +168,24 @@ def test_echo_text_and_binary(run):
                 await ws.send(bytearray(b"array"))
                 assert await ws.recv() == b"array"
             assert ws.close_code == 1000
+
+    run(main())
+
+
+def test_cancelled_serve_forever_leaves_the_open_connections_to_close(run):
+    # asyncio's own Server.serve_forever, cancelled, waits for every connection to end (Python 3.12+):
+    # SIGTERM to a server with clients then hung until they left, and they never got their 1001.
+    async def main():
+        async with await serve(echo, port=0) as server:
+            serving = asyncio.ensure_future(server.serve_forever())
+            ws = await connect(url(server))
+            await ws.send("x")
+            assert await ws.recv() == "x"
+            serving.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(serving, 5)
+        await asyncio.wait_for(ws.wait_closed(), 5)
+        assert ws.close_code == 1001
 
     run(main())
 
@@ -737,8 +778,7 @@ def test_endless_interim_responses_fail_the_handshake(run):
         await reader.read()  # until the client hangs up
 
     async def main():
-        server = await asyncio.start_server(answer_with_interims, "127.0.0.1", 0)
-        async with server:
+        async with serving(answer_with_interims, host="127.0.0.1", port=0) as server:
             port = server.sockets[0].getsockname()[1]
             with pytest.raises(HandshakeError, match="interim"):
                 await connect(f"ws://127.0.0.1:{port}/", open_timeout=TEST_TIMEOUT)
@@ -761,8 +801,10 @@ def test_stalled_tls_handshake_is_dropped_after_open_timeout(run):
 
 def test_client_open_timeout_covers_a_stalled_tls_handshake(run):
     async def main():
-        server = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)  # never speaks TLS
-        async with server:
+        async def silent(reader, writer):
+            pass  # the connection stays open: the server never speaks TLS
+
+        async with serving(silent, host="127.0.0.1", port=0) as server:
             port = server.sockets[0].getsockname()[1]
             with pytest.raises(asyncio.TimeoutError):
                 await connect(f"wss://127.0.0.1:{port}/", open_timeout=0.2, ssl=ssl.create_default_context())
@@ -880,8 +922,7 @@ def test_ping_flood_without_reading_pauses_the_client_then_drops_the_server(run)
         flooding.append(writer)
 
     async def main():
-        server, port = await raw_server(flood, receive_buffer=4096)
-        async with server:
+        async with raw_server(flood, receive_buffer=4096) as port:
             ws = await connect(f"ws://127.0.0.1:{port}/", ping_interval=None, close_timeout=1.0)
             ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
             await until(lambda: flooding)
@@ -928,8 +969,7 @@ def test_slow_reader_making_progress_is_not_dropped(run):
     async def main():
         nonlocal received
         received = asyncio.get_running_loop().create_future()
-        server, port = await raw_server(slow_reader, receive_buffer=32768)
-        async with server:
+        async with raw_server(slow_reader, receive_buffer=32768) as port:
             ws = await connect(f"ws://127.0.0.1:{port}/", ping_interval=None, close_timeout=0.25, compression=None)
             ws.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
             sending = asyncio.ensure_future(ws.send(b"x" * size))
@@ -1043,7 +1083,7 @@ def test_client_takes_messages_sent_with_the_101_within_its_queue_limits(run):
     def message(index):
         return bytes([index]) + b"\x00" * ((1 << 20) - 1)
 
-    async def raw_server(reader, writer):
+    async def answer_with_messages(reader, writer):
         conn = ServerConnection(deflate=PerMessageDeflate())
         while not list(conn.events()):
             conn.receive_data(await reader.read(65536))
@@ -1052,8 +1092,7 @@ def test_client_takes_messages_sent_with_the_101_within_its_queue_limits(run):
         await reader.read()  # until the client leaves
 
     async def main():
-        server = await asyncio.start_server(raw_server, "127.0.0.1", 0)
-        async with server:
+        async with serving(answer_with_messages, host="127.0.0.1", port=0) as server:
             ws = await connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
             await until(lambda: not ws.transport.is_reading())
             assert ws.extensions == ["permessage-deflate"] and len(ws._messages) < 40

@@ -145,20 +145,22 @@ def test_reentry_from_python_code_run_inside_decode_is_refused(impl):
                     refused.append(str(exc))
 
     wire = b"".join(impl.encode_frame(2 if i % 2 else 9, b"%d" % i, fin=True) for i in range(3000))
+    # The bad frame at the end makes the decoder create its ProtocolError, whose __init__ is Python code:
+    # since 3.12 a collection runs only where bytecode runs, and that is the one place in the native decode.
+    bad_frame = b"\x83\x00"
     threshold = gc.get_threshold()
     gc.callbacks.append(during_collection)
     gc.set_threshold(1)  # a collection at nearly every container allocation, inside decode too
     try:
-        frames, consumed, error = decoder.decode(wire)
+        frames, consumed, error = decoder.decode(wire + bad_frame)
     finally:
         gc.set_threshold(*threshold)
         gc.callbacks.remove(during_collection)
-    assert (consumed, error) == (len(wire), None)
+    assert (consumed, str(error)) == (len(wire), "reserved opcode 3")
     expected = [BytesMessage(b"%d" % i) if i % 2 else (9, True, 0, b"%d" % i) for i in range(3000)]
     assert frames == expected
     assert "FrameDecoder.decode() called during decode()" in refused
     assert "FrameDecoder.__init__() called during decode()" in refused
-    assert decoder.decode(b"\x82\x01z") == ([BytesMessage(b"z")], 3, None)
 
 
 @pytest.mark.parametrize("opcode", [1, 2])

@@ -194,8 +194,11 @@ class Server:
         return set(self._connections)
 
     async def serve_forever(self) -> None:
-        """Serves until cancelled (e.g. by Ctrl-C under :func:`asyncio.run`)."""
-        await self._server.serve_forever()
+        """Serves until cancelled (e.g. by Ctrl-C under :func:`asyncio.run`) or until :meth:`close` has
+        finished; leave the graceful shutdown to :meth:`close` (``async with`` calls it)."""
+        # Not asyncio's Server.serve_forever: cancelled, it waits for every connection to end (Python
+        # 3.12+), before close() could send them 1001.
+        await asyncio.shield(self._closed)
 
     async def close(self) -> None:
         """Graceful shutdown: stop listening, close every connection with 1001 (going away), wait up to
