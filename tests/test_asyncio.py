@@ -8,6 +8,7 @@ the active hot path (tools/test.sh runs this module once per implementation). Se
 import asyncio
 import gc
 import logging
+import random
 import shutil
 import socket
 import ssl
@@ -165,6 +166,50 @@ def test_echo_large_messages(run, compression):
                 assert await ws.recv() == text
                 assert await ws.recv() == binary
                 assert ws.extensions == (["permessage-deflate"] if compression else [])
+
+    run(main())
+
+
+# How real senders deflate: websockets' default offer (mem_level 5), the same with a 10-bit window and no
+# context takeover, and zlib's worst measured growth on random bytes with its default strategy (window 9,
+# mem_level 4: 5.1%; the table in wsframe/deflate.py).
+REAL_SENDERS = {
+    "websockets-default": dict(mem_level=5),
+    "window-10-no-takeover": dict(client_max_window_bits=10, client_no_context_takeover=True, mem_level=5),
+    "zlib-worst": dict(client_max_window_bits=9, mem_level=4),
+}
+
+
+@pytest.mark.parametrize("sender", REAL_SENDERS)
+def test_incompressible_message_of_the_maximum_size_is_accepted_compressed(run, sender):
+    # Random bytes grow under deflate; the default frame limit used to refuse them with 1009.
+    message = random.randbytes(1 << 20)  # the default max_message_size
+
+    async def main():
+        async with await serve(echo, port=0) as server:
+            async with connect(url(server), compression=PerMessageDeflate(**REAL_SENDERS[sender])) as ws:
+                await ws.send(message)
+                assert await ws.recv() == message
+                assert ws.extensions == ["permessage-deflate"]
+            assert ws.close_code == 1000
+
+    run(main())
+
+
+@pytest.mark.parametrize("offer", [{}, dict(client_max_window_bits=10, client_no_context_takeover=True)])
+def test_websockets_client_sends_an_incompressible_message_of_the_maximum_size(run, offer):
+    websockets = pytest.importorskip("websockets")  # in the bench extra
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+    message = random.randbytes(1 << 20)
+    extensions = [ClientPerMessageDeflateFactory(**offer, compress_settings={"memLevel": 5})] if offer else None
+
+    async def main():
+        async with await serve(echo, port=0) as server:
+            async with websockets.connect(url(server), max_size=None, extensions=extensions) as ws:
+                assert ws.protocol.extensions  # deflate was agreed
+                await ws.send(message)
+                assert await ws.recv() == message
 
     run(main())
 

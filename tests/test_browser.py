@@ -5,6 +5,7 @@ PATH; skipped when there is none) through the demo page's ``?selftest=1`` round 
 ``browser`` so that ``-m "not browser"`` deselects it.
 """
 
+import asyncio
 import json
 import os
 import shutil
@@ -17,16 +18,17 @@ import urllib.request
 import pytest
 
 import wsframe
+from wsframe.asyncio import connect
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
-def start_main():
-    """Starts ``python -m wsframe --port 0``; returns the process and the base URL it printed."""
+def start_main(*options):
+    """Starts ``python -m wsframe --port 0 [options]``; returns the process and the base URL it printed."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     process = subprocess.Popen(
-        [sys.executable, "-m", "wsframe", "--port", "0"],
+        [sys.executable, "-m", "wsframe", "--port", "0", *options],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -73,6 +75,24 @@ def test_main_stops_on_sigterm():
     assert "closed" in stop(process, signal.SIGTERM)
 
 
+def test_main_selects_subprotocols_in_its_order_of_preference():
+    process, base = start_main("--subprotocol", "chat.v2", "--subprotocol", "chat.v1")
+    ws_url = base.replace("http://", "ws://", 1)
+
+    async def negotiate(offer):
+        async with connect(ws_url, subprotocols=offer) as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+            return ws.subprotocol
+
+    try:
+        assert asyncio.run(negotiate(["chat.v1", "chat.v2"])) == "chat.v2"
+        assert asyncio.run(negotiate(["chat.v1", "other"])) == "chat.v1"
+        assert asyncio.run(negotiate(["other"])) is None
+    finally:
+        stop(process)
+
+
 @pytest.mark.browser
 def test_headless_chromium_round_trip():
     browser = next(filter(None, map(shutil.which, BROWSERS)), None)
@@ -81,7 +101,8 @@ def test_headless_chromium_round_trip():
         if os.environ.get("WSFRAME_REQUIRE_BROWSER") == "1":  # CI installs one: a skip would hide that it failed
             pytest.fail(missing)
         pytest.skip(missing)
-    process, base = start_main()
+    # The page offers two subprotocols: Chromium fails the connection unless the server selects one.
+    process, base = start_main("--subprotocol", "chat")
     try:
         with tempfile.TemporaryDirectory() as profile:
             result = subprocess.run(
@@ -95,7 +116,7 @@ def test_headless_chromium_round_trip():
                     f"--user-data-dir={profile}",
                     "--virtual-time-budget=20000",  # let the page's round trip finish before the dump
                     "--dump-dom",
-                    base + "?selftest=1",
+                    base + "?selftest=1&subprotocol=superchat&subprotocol=chat",
                 ],
                 capture_output=True,
                 text=True,
@@ -112,6 +133,7 @@ def test_headless_chromium_round_trip():
     assert report["checks"] == [True, True, True]
     assert report["received"] == 3
     assert report["extensions"] == "permessage-deflate"
+    assert report["subprotocol"] == "chat"
     assert report["stats"]["implementation"] == wsframe.IMPLEMENTATION
     assert report["stats"]["messages_received"] >= 3
     assert report["stats"]["bytes_received"] > 2**20

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsframe.deflate import Compressor, DeflateParameters, Decompressor, PerMessageDeflate
+from wsframe.deflate import Compressor, DeflateParameters, Decompressor, PerMessageDeflate, max_compressed_size
 from wsframe.errors import HandshakeError, MessageTooBig, ProtocolError
 
 P = DeflateParameters
@@ -608,3 +608,16 @@ def test_negotiation_between_our_client_and_server_agrees(client, server):
     # And the agreed parameters carry messages both ways.
     round_trip(agreed, True, MESSAGES[:3])
     round_trip(agreed, False, MESSAGES[:3])
+
+
+@pytest.mark.parametrize("mem_level", range(1, 10))
+def test_zlib_output_for_random_bytes_fits_max_compressed_size(mem_level):
+    # The default compressed-frame limit must admit any zlib sender's incompressible message.
+    message = random.Random(mem_level).randbytes(1 << 17)
+    worst = 0
+    for wbits in range(9, 16):
+        for strategy in (zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED, zlib.Z_RLE, zlib.Z_FIXED):
+            deflater = zlib.compressobj(1, zlib.DEFLATED, -wbits, mem_level, strategy)  # level 1: the worst
+            compressed = deflater.compress(message) + deflater.flush(zlib.Z_SYNC_FLUSH)
+            worst = max(worst, len(compressed) - 4)
+    assert len(message) < worst <= max_compressed_size(len(message))

@@ -1,8 +1,11 @@
-"""``python -m wsframe [--host 127.0.0.1] [--port 8765]``: an echo server plus a demo page.
+"""``python -m wsframe [--host 127.0.0.1] [--port 8765] [--subprotocol NAME ...]``: an echo server plus a demo page.
 
 Every WebSocket message is echoed back as it came. ``http://HOST:PORT/`` serves a page that talks to it
 (``?selftest=1`` runs a round trip on load and writes the outcome into ``#result``, for the browser
-test); ``/stats`` reports the server's figures as JSON.
+test); ``/stats`` reports the server's figures as JSON. ``--subprotocol`` (repeatable, in order of
+preference) names subprotocols the server selects from a client's offer: browsers fail a connection that
+offers some when the server selects none. The page offers those given as ``?subprotocol=NAME`` and shows
+what was negotiated.
 """
 
 from __future__ import annotations
@@ -59,10 +62,14 @@ def http_handler(request, stats: EchoStats):
     return 404, [], b"not found\n"
 
 
-async def main(host: str, port: int) -> None:
+async def main(host: str, port: int, subprotocols=()) -> None:
     stats = EchoStats()
     server = await serve(
-        lambda ws: echo(ws, stats), host, port, http_handler=lambda request: http_handler(request, stats)
+        lambda ws: echo(ws, stats),
+        host,
+        port,
+        subprotocols=subprotocols,
+        http_handler=lambda request: http_handler(request, stats),
     )
     main_task = asyncio.current_task()
     try:
@@ -83,9 +90,16 @@ def run(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m wsframe", description="wsframe echo server and demo page")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--subprotocol",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a subprotocol to select from the client's offer (repeatable, in order of preference)",
+    )
     args = parser.parse_args(argv)
     try:
-        asyncio.run(main(args.host, args.port))
+        asyncio.run(main(args.host, args.port, args.subprotocol))
     except KeyboardInterrupt:
         pass
 
@@ -106,6 +120,7 @@ table{border-collapse:collapse;margin:1em 0} td{padding:.15em .8em;border-bottom
 <tr><td>sent</td><td id="sent">0 messages, 0 bytes</td></tr>
 <tr><td>received</td><td id="received">0 messages, 0 bytes</td></tr>
 <tr><td>extensions (browser side)</td><td id="extensions"></td></tr>
+<tr><td>subprotocol negotiated</td><td id="subprotocol"></td></tr>
 <tr><td>server</td><td id="server"></td></tr>
 </table>
 <pre id="result"></pre>
@@ -132,7 +147,8 @@ async function refreshStats() {
     + " bytes out; permessage-deflate on " + stats.deflate_connections + " of " + stats.connections + " connections";
   return stats;
 }
-const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/");
+const offered = new URLSearchParams(location.search).getAll("subprotocol");
+const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/", offered);
 ws.binaryType = "arraybuffer";
 const opened = new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
 ws.onclose = (event) => { $("state").textContent = "closed (" + event.code + ")"; };
@@ -168,11 +184,12 @@ async function selftest() {
   const stats = await refreshStats();
   const ok = checks.every(Boolean) && stats.messages_received >= 3;
   $("result").textContent = (ok ? "SELFTEST OK " : "SELFTEST FAILED ") + JSON.stringify(
-    {checks, extensions: ws.extensions, received: count.receivedMessages, stats});
+    {checks, extensions: ws.extensions, subprotocol: ws.protocol, received: count.receivedMessages, stats});
 }
 opened.then(() => {
   $("state").textContent = "open";
   $("extensions").textContent = ws.extensions || "(none)";
+  $("subprotocol").textContent = ws.protocol || "(none" + (offered.length ? " of " + offered.join(", ") + " offered)" : ")");
   refreshStats();
 });
 if (new URLSearchParams(location.search).get("selftest") === "1") {

@@ -21,7 +21,14 @@ import enum
 
 from . import handshake
 from ._hotpath import FrameDecoder, FrameEncoder, Utf8Validator, encode_frame, validate_utf8
-from .deflate import EXTENSION_NAME as DEFLATE, Compressor, Decompressor, DeflateParameters, PerMessageDeflate
+from .deflate import (
+    EXTENSION_NAME as DEFLATE,
+    Compressor,
+    Decompressor,
+    DeflateParameters,
+    PerMessageDeflate,
+    max_compressed_size,
+)
 from .errors import HandshakeError, InvalidState, InvalidUTF8, MessageTooBig, ProtocolError, WebSocketError
 from .events import (
     AcceptConnection,
@@ -89,7 +96,8 @@ class Connection:
     ``deflate`` (a :class:`~wsframe.deflate.PerMessageDeflate` policy) enables permessage-deflate: a
     server accepts a client's offer with it, a client offers it. Compressed messages are inflated frame
     by frame, bounded by ``max_message_size`` after inflating; compressed frames on the wire are limited
-    by ``max_frame_size``, which defaults to ``max_message_size`` plus deflate's worst-case expansion.
+    by ``max_frame_size``, which defaults to what a zlib-based sender makes of a message of
+    ``max_message_size`` bytes at worst (:func:`~wsframe.deflate.max_compressed_size`: 1/16 more).
     A fragmented compressed message is inflated into one buffer as its frames arrive, and its frames may
     count at most ``2 * max_message_size + 65536`` bytes on the wire, each frame its payload plus 256
     bytes (:data:`FRAME_CHARGE`; more is refused with 1009), so that neither memory nor work per message
@@ -484,8 +492,8 @@ class Connection:
             )
             self._decompressor = Decompressor(deflate_parameters, is_server=is_server, max_size=self.max_message_size)
             if max_frame_size is None and self.max_message_size is not None:
-                # Deflate's stored blocks add 5 bytes per 64 KiB: leave room for incompressible messages.
-                max_frame_size = self.max_message_size + self.max_message_size // 1024 + 64
+                # Incompressible messages grow under deflate: room for what real senders produce.
+                max_frame_size = max_compressed_size(self.max_message_size)
         self._decoder = FrameDecoder(
             expect_mask=not self._is_client,
             allowed_rsv=_RSV1 if deflate_parameters is not None else 0,
