@@ -56,6 +56,10 @@ def run(request):
     return run_coroutine
 
 
+def client_frame(opcode, payload):
+    return encode_frame(opcode, payload, mask_key=MASK)
+
+
 async def echo(ws):
     async for message in ws:
         await ws.send(message)
@@ -800,6 +804,69 @@ def test_protocol_error_gets_1002_then_disconnect(run):
             async with connect(url(server)) as ws:
                 await ws.send("others unaffected")
                 assert await ws.recv() == "others unaffected"
+
+    run(main())
+
+
+async def events_until_close(raw):
+    """The client's events up to and including the server's close frame."""
+    received = []
+    while not any(isinstance(event, CloseConnection) for event in received):
+        events = await raw.events()
+        assert events, "connection ended without a close frame"
+        received += events
+    return received
+
+
+def test_messages_before_a_protocol_error_are_answered_before_the_close(run):
+    # One read holds two messages and then a bad frame: the application echoes both, then the 1002.
+    codes = []
+
+    async def handler(ws):
+        try:
+            await echo(ws)
+        finally:
+            codes.append(ws.close_code)
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            raw = await RawClient.open(server)
+            raw.writer.write(client_frame(1, b"one") + client_frame(1, b"two") + encode_frame(0x1, b"unmasked"))
+            *echoes, close = await events_until_close(raw)
+            assert echoes == [TextMessage("one"), TextMessage("two")]
+            assert close.code == 1002
+            assert await raw.read_until_eof() == b""
+            await until(lambda: codes)
+        assert codes == [1002]
+
+    run(main())
+
+
+@pytest.mark.parametrize("ending", ["close_timeout", "application_closes"])
+def test_protocol_error_behind_untaken_messages_waits_at_most_close_timeout(run, ending):
+    results = []
+    arrived = asyncio.Event()
+
+    async def handler(ws):
+        if ending == "application_closes":
+            await arrived.wait()
+            await ws.close(1001)
+        else:
+            await asyncio.sleep(1)  # takes nothing
+        results.append((ws.close_code, await ws.recv()))  # still delivered after the failure
+
+    async def main():
+        async with await serve(handler, port=0, close_timeout=0.2 if ending == "close_timeout" else 2) as server:
+            raw = await RawClient.open(server)
+            raw.writer.write(client_frame(1, b"untaken") + encode_frame(0x1, b"unmasked"))
+            await asyncio.sleep(0.1)  # both arrive before the application closes
+            arrived.set()
+            events = await events_until_close(raw)
+            assert [type(event) for event in events] == [CloseConnection]
+            assert events[0].code == (1002 if ending == "close_timeout" else 1001)
+            assert await raw.read_until_eof() == b""
+            await until(lambda: results)
+        assert results == [(1002, "untaken")]
 
     run(main())
 

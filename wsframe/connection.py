@@ -198,24 +198,33 @@ class Connection:
             self._receive_frames(data)
         # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
 
-    def events(self):
+    def events(self, *, defer_error: bool = False):
         """An iterator over the events received so far, which then raises the peer's error, if any (once).
 
         The events are taken when this is called. The connection closes as the iteration reaches the
         peer's close (queueing the reply) or raises an error (queueing its close frame), so the events
         before can still be answered: write :meth:`data_to_send` after iterating.
+
+        ``defer_error=True`` leaves the error (:attr:`pending_error`) for a later call to raise, the
+        connection open meanwhile (its input ended): for a caller that hands messages to an application
+        and fails the connection once the application has answered them.
         """
         events, self._events = self._events, []
-        if self._error is None and self._close_received is None:
+        if self._close_received is None and (self._error is None or defer_error):
             return iter(events)  # nothing to do along the way: a plain list iterator is cheapest
-        return self._events_then_close(events)
+        return self._events_then_close(events, defer_error)
 
-    def _events_then_close(self, events):
+    @property
+    def pending_error(self) -> WebSocketError | None:
+        """The error the peer caused, which :meth:`events` has yet to raise; None if there is none."""
+        return self._error
+
+    def _events_then_close(self, events, defer_error):
         for event in events:
             if event is self._close_received:
                 self._answer_close()
             yield event
-        if self._error is not None:
+        if self._error is not None and not defer_error:
             error, self._error = self._error, None
             if self.state is not ConnectionState.CLOSED:
                 self._close_after_error(error)

@@ -21,7 +21,11 @@ the bytes it returns. Everything else here is flow control and timers:
   blocked writing to each other would otherwise wait forever);
 * a keepalive ping every ``ping_interval`` seconds; no pong within ``ping_timeout``: close with 1011;
 * after our close frame (or the codec's, after a peer's error) the transport is dropped once the
-  closing handshake is over, or after ``close_timeout`` seconds at the latest.
+  closing handshake is over, or after ``close_timeout`` seconds at the latest;
+* a peer's protocol error that comes behind messages the application has not taken yet waits for them:
+  reading stops, and the connection fails (the codec's close frame with the error's code) once the
+  application asks for the next message with none left, closes, or after ``close_timeout`` seconds, so
+  that it can answer what arrived before the error (Autobahn grades that OK, failing at once NON-STRICT).
 """
 
 from __future__ import annotations
@@ -120,6 +124,8 @@ class WebSocket(asyncio.Protocol):
         self._keepalive_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._write_stall_timer: asyncio.TimerHandle | None = None
+        self._failure_timer: asyncio.TimerHandle | None = None  # set while a peer's error waits (module doc)
+        self._fail_now = False  # the held error's time is up
         self._write_buffer_at_check = 0  # the write buffer's size when the stall timer was set
 
     @property
@@ -148,6 +154,9 @@ class WebSocket(asyncio.Protocol):
                 return message
             if self._lost or self.connection.state is _CLOSED:
                 raise self._closed_error()
+            if self._failure_timer is not None:  # every message before the peer's error taken: fail now
+                self._process()
+                continue
             if self._message_waiter is not None:
                 raise RuntimeError("another coroutine is already waiting for the next message")
             waiter = self._message_waiter = self._loop.create_future()
@@ -205,6 +214,8 @@ class WebSocket(asyncio.Protocol):
             self._cancel_keepalive()
             self._start_close_timer()
             self._update_reading()  # read on, to see the peer's close frame
+            if self._failure_timer is not None:  # the peer's error ended its input: no close frame will come
+                self._process()
         elif not self._lost and self.connection.state is ConnectionState.CONNECTING:
             self.transport.abort()
         await self.wait_closed()
@@ -264,10 +275,12 @@ class WebSocket(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         self._lost = True
         self.connection.receive_data(None)
-        self._handle_events()
+        error = self._handle_events()
+        if error is not None:  # held behind messages the application has yet to take
+            self._fail(error)
         if self.close_code is None:
             self.close_code, self.close_reason = 1006, ""
-        for timer in (self._keepalive_timer, self._close_timer, self._write_stall_timer):
+        for timer in (self._keepalive_timer, self._close_timer, self._write_stall_timer, self._failure_timer):
             if timer is not None:
                 timer.cancel()
         self._wake_receiver()
@@ -313,10 +326,12 @@ class WebSocket(asyncio.Protocol):
             self._wake_receiver()
 
     def _handle_events(self) -> WebSocketError | None:
+        """Takes the codec's events; returns the peer's error once it is not held (see _hold_failure)."""
+        connection = self.connection
         messages = self._messages
         queued_bytes = self._queued_bytes
         try:
-            for event in self.connection.events():
+            for event in connection.events(defer_error=True):
                 kind = type(event)
                 if kind is TextMessage or kind is BytesMessage:
                     if self._sent_close is None:
@@ -331,6 +346,9 @@ class WebSocket(asyncio.Protocol):
                         self.close_code, self.close_reason = event.code, event.reason
                 elif kind is not Ping:  # pings are answered by the codec itself
                     self._handshake_event(event)
+            if connection.pending_error is not None and not self._hold_failure():
+                for _ in connection.events():  # nothing left before the error: this raises it (and closes)
+                    pass
         except WebSocketError as exc:
             return exc
         finally:
@@ -339,6 +357,25 @@ class WebSocket(asyncio.Protocol):
                 self._queue_full = True
                 self._update_reading()
         return None
+
+    def _hold_failure(self) -> bool:
+        """Whether the peer's pending error waits for the application to take the messages before it."""
+        hold = (
+            bool(self._messages)
+            and not self._fail_now
+            and not self._lost
+            and self._sent_close is None
+            and self.connection.state is _OPEN
+        )
+        if hold and self._failure_timer is None:
+            self._failure_timer = self._loop.call_later(self.close_timeout, self._held_failure_timed_out)
+            self._update_reading()  # nothing more is read: the codec ignores what follows the error
+        return hold
+
+    def _held_failure_timed_out(self) -> None:
+        logger.debug("failing %s: its messages before a protocol error were not taken in time", self.remote_address)
+        self._fail_now = True
+        self._process()
 
     def _queue_over_limits(self) -> bool:
         max_queue, max_bytes = self.max_queue, self.max_queue_bytes
@@ -359,6 +396,9 @@ class WebSocket(asyncio.Protocol):
 
     def _fail(self, error: WebSocketError) -> None:
         """The peer broke the protocol; the codec queued the close frame or HTTP error (written next)."""
+        if self._failure_timer is not None:
+            self._failure_timer.cancel()
+            self._failure_timer = None
         if isinstance(error, HandshakeError):
             logger.debug("opening handshake failed with %s: %s", self.remote_address, error)
             return
@@ -395,7 +435,8 @@ class WebSocket(asyncio.Protocol):
         state = self.connection.state
         closing = self._sent_close is not None or state is _CLOSED
         awaiting_answer = self.request is not None and state is ConnectionState.CONNECTING
-        pause = not closing and (self._queue_full or self._writing_paused or awaiting_answer)
+        failure_held = self._failure_timer is not None
+        pause = not closing and (self._queue_full or self._writing_paused or awaiting_answer or failure_held)
         if pause != self._reading_paused:
             self._reading_paused = pause
             if pause:
