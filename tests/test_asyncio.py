@@ -218,6 +218,66 @@ def test_websockets_client_sends_an_incompressible_message_of_the_maximum_size(r
     run(main())
 
 
+def test_on_message_callback_echoes_without_recv(run):
+    async def handler(ws):
+        ws.on_message = lambda ws, message: ws.send_nowait(message)
+        await ws.wait_closed()
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            async with connect(url(server)) as ws:
+                received = asyncio.Queue()
+                ws.on_message = lambda ws, message: received.put_nowait(message)
+                for message in ("héllo", b"\x00\xff", "x" * 100_000):
+                    ws.send_nowait(message)
+                assert [await received.get() for _ in range(3)] == ["héllo", b"\x00\xff", "x" * 100_000]
+            assert ws.close_code == 1000
+
+    run(main())
+
+
+def test_on_message_gets_the_messages_that_were_waiting_first(run):
+    async def main():
+        async with await serve(echo, port=0) as server:
+            async with connect(url(server)) as ws:
+                for index in range(5):
+                    await ws.send(str(index))
+                await until(lambda: len(ws._messages) == 5)
+                delivered = []
+                ws.on_message = lambda ws, message: delivered.append(message)
+                assert delivered == ["0", "1", "2", "3", "4"]
+                await ws.send("5")
+                await until(lambda: len(delivered) == 6)
+                assert delivered[5] == "5"
+
+    run(main())
+
+
+def test_on_message_raising_closes_1011_and_discards_later_messages(run, caplog):
+    seen = []
+
+    def on_message(ws, message):
+        seen.append(message)
+        raise ValueError("application bug")
+
+    async def handler(ws):
+        ws.on_message = on_message
+        await ws.wait_closed()
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            raw = await RawClient.open(server)
+            raw.writer.write(client_frame(1, b"first") + client_frame(1, b"second"))
+            events = await events_until_close(raw)
+            assert [type(event) for event in events] == [CloseConnection] and events[0].code == 1011
+            raw.writer.write(raw.connection.data_to_send())  # the close answered
+            assert await raw.read_until_eof() == b""
+        assert seen == ["first"]
+        assert "on_message callback failed" in caplog.text
+
+    run(main())
+
+
 def test_many_small_messages_in_order(run):
     async def main():
         async with await serve(echo, port=0) as server:
@@ -1264,10 +1324,16 @@ class CountingTransport:
     def __init__(self, transport):
         self._transport = transport
         self.writes = 0
+        self.unjoined = []  # the part sizes of each writelines call
 
     def write(self, data):
         self.writes += 1
         self._transport.write(data)
+
+    def writelines(self, parts):
+        self.writes += 1
+        self.unjoined.append([len(part) for part in parts])
+        self._transport.writelines(parts)
 
     def __getattr__(self, name):
         return getattr(self._transport, name)
@@ -1275,14 +1341,16 @@ class CountingTransport:
 
 def test_one_transport_write_per_message_and_none_per_read(run):
     # Each message is one write (one segment for small ones: no Nagle wait on a second piece), and
-    # reading data messages writes nothing.
+    # reading data messages writes nothing. A server writes a large binary payload beside its header.
     server_writes = []
+    server_unjoined = []
 
     async def handler(ws):
         ws.transport = counting = CountingTransport(ws.transport)
         async for message in ws:
             await ws.send(message)
             server_writes.append(counting.writes)
+        server_unjoined.extend(counting.unjoined)
 
     async def main():
         async with await serve(handler, port=0, compression=None) as server:
@@ -1291,8 +1359,9 @@ def test_one_transport_write_per_message_and_none_per_read(run):
                 for message in ("text", b"binary", b"x" * 100_000):
                     await ws.send(message)
                     assert await ws.recv() == message
-                assert counting.writes == 3
+                assert counting.writes == 3 and counting.unjoined == []  # a client masks: one frame, one write
         assert server_writes == [1, 2, 3]
+        assert server_unjoined == [[10, 100_000]]  # the header (64-bit length), then the payload itself
 
     run(main())
 

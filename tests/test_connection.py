@@ -303,6 +303,17 @@ def test_deferring_does_not_hold_back_the_answer_to_a_close():
     assert server.state is ConnectionState.CLOSED and server.data_to_send() == server_frame(8, b"\x03\xe8")
 
 
+def test_send_binary_unjoined_gives_the_same_bytes_in_parts():
+    server, client = open_pair()
+    payload = bytes(range(256)) * 200
+    assert server.send_binary_unjoined(payload) == [server_frame(2, payload)[:4], payload]
+    assert server.send_binary_unjoined(payload)[1] is payload  # not copied
+    assert b"".join(server.send_binary_unjoined(bytearray(b"ab"))) == server_frame(2, b"ab")
+    (masked,) = client.send_binary_unjoined(payload)  # a client's frame is masked: one part
+    server.receive_data(masked)
+    assert drain(server) == [BytesMessage(payload)]
+
+
 def test_message_before_a_close_in_the_same_read_can_still_be_answered():
     server, _ = open_pair()
     server.receive_data(client_frame(1, b"last") + client_frame(8, b"\x03\xe8") + client_frame(1, b"after"))

@@ -20,7 +20,7 @@ import codecs
 import enum
 
 from . import handshake
-from ._hotpath import FrameDecoder, FrameEncoder, Utf8Validator, encode_frame, validate_utf8
+from ._hotpath import FrameDecoder, FrameEncoder, Utf8Validator, encode_frame, encode_header, validate_utf8
 from .deflate import (
     EXTENSION_NAME as DEFLATE,
     Compressor,
@@ -436,6 +436,14 @@ class Connection:
         if self._fast_send and message_finished:
             return self._encoder.binary(data)
         return self._send_data(_BINARY, data, message_finished)
+
+    def send_binary_unjoined(self, data) -> list:
+        """:meth:`send_binary`'s bytes as a list of parts to write in order without joining them (e.g. with
+        ``transport.writelines``): a server's whole plain message is its frame header and ``data`` itself,
+        which spares copying a large payload behind the header; any other frame is one part."""
+        if self._fast_send and not self._is_client and type(data) is bytes:
+            return [encode_header(_BINARY, len(data)), data]
+        return [self.send_binary(data)]
 
     def _send_data(self, opcode: int, payload, fin: bool) -> bytes:
         # The path of every message sent: kept to a few attribute reads in the common case.

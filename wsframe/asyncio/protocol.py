@@ -65,6 +65,9 @@ DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
 # Bytes fed to the codec at a time when a read may inflate: 1 KiB inflates to at most ~1 MiB.
 _SLICE = 1024
 
+# Binary messages from this size are written beside their frame header (writelines), not copied behind it.
+_WRITE_APART = 16 * 1024
+
 _sizeof = sys.getsizeof
 
 
@@ -81,6 +84,9 @@ class WebSocket(asyncio.Protocol):
 
     ``max_queue`` (messages) and ``max_queue_bytes`` bound the received messages waiting for the
     application (None: no bound); see the module doc for how reading pauses.
+
+    Instead of iterating, the application may set :attr:`on_message` to a callback that gets each message
+    as it is read (no task switch per message), and answer with :meth:`send_nowait`.
     """
 
     def __init__(
@@ -107,6 +113,7 @@ class WebSocket(asyncio.Protocol):
         self.close_reason: str | None = None
         self._loop = asyncio.get_running_loop()
         self._messages: collections.deque = collections.deque()
+        self._on_message = None
         self._queued_bytes = 0  # sys.getsizeof of the messages in _messages
         self._unread = b""  # the rest of a read, kept while reading is paused
         self._message_waiter: asyncio.Future | None = None
@@ -139,6 +146,33 @@ class WebSocket(asyncio.Protocol):
         return self.connection.extensions
 
     # -- the application's side ----------------------------------------------------------------
+
+    @property
+    def on_message(self):
+        """None (messages wait for :meth:`recv`), or ``callback(ws, message)``, called from the event loop's
+        read callback with each message (str or bytes) in order: the low-level API, for applications that
+        answer at once (with :meth:`send_nowait`) or hand messages on themselves. Messages already waiting
+        are passed to it when it is set; :meth:`recv` then only raises at the close. If it raises, the
+        error is logged and the connection closed with 1011 (later messages are discarded).
+        """
+        return self._on_message
+
+    @on_message.setter
+    def on_message(self, callback) -> None:
+        self._on_message = callback
+        messages = self._messages
+        while callback is not None and messages and self._on_message is callback and self._sent_close is None:
+            message = messages.popleft()
+            self._queued_bytes -= _sizeof(message)
+            try:
+                callback(self, message)
+            except Exception:
+                self._on_message_failed()
+        if callback is not None and self._queue_full:
+            self._queue_full = False
+            self._update_reading()
+        if self._failure_timer is not None:  # a peer's error waited for these messages
+            self._process()
 
     async def recv(self):
         """The next message: str for text, bytes for binary. Raises ConnectionClosed once the connection
@@ -178,9 +212,23 @@ class WebSocket(asyncio.Protocol):
     async def send(self, message) -> None:
         """Sends a str as a text message, bytes-like as a binary one; waits while the write buffer is
         above the transport's high-water mark. ConnectionClosed once closing has begun."""
+        self.send_nowait(message)
+        if self._writing_paused:
+            await self._drain()
+
+    def send_nowait(self, message) -> None:
+        """:meth:`send` without waiting for the write buffer, for :attr:`on_message` callbacks: reading
+        pauses while the buffer is above the high-water mark, and a peer that then reads nothing for
+        ``close_timeout`` seconds is dropped, so what a callback answers to what it reads stays bounded."""
         connection = self.connection
         try:
-            if isinstance(message, str):
+            if type(message) is bytes and len(message) >= _WRITE_APART:
+                parts = connection.send_binary_unjoined(message)
+                if len(parts) > 1:
+                    self.transport.writelines(parts)
+                    return
+                data = parts[0]
+            elif isinstance(message, str):
                 data = connection.send_text(message)
             elif isinstance(message, (bytes, bytearray, memoryview)):
                 data = connection.send_binary(message)
@@ -189,8 +237,6 @@ class WebSocket(asyncio.Protocol):
         except InvalidState:  # the codec refuses data once closing has begun (or the peer is gone)
             raise self._closed_error() from None
         self.transport.write(data)
-        if self._writing_paused:
-            await self._drain()
 
     async def ping(self, data=b"") -> asyncio.Future:
         """Sends a ping; returns a future that completes when its pong arrives (a pong also answers every
@@ -209,16 +255,20 @@ class WebSocket(asyncio.Protocol):
         closed: the peer's close frame arrived, or ``close_timeout`` passed and the transport was dropped.
         Messages that arrive after our close frame are discarded."""
         if self.connection.state is _OPEN and not self._lost:
-            self.transport.write(self.connection.send(CloseConnection(code, reason)))
-            self._sent_close = (code, reason)
-            self._cancel_keepalive()
-            self._start_close_timer()
-            self._update_reading()  # read on, to see the peer's close frame
-            if self._failure_timer is not None:  # the peer's error ended its input: no close frame will come
-                self._process()
+            self._start_closing(code, reason)
         elif not self._lost and self.connection.state is ConnectionState.CONNECTING:
             self.transport.abort()
         await self.wait_closed()
+
+    def _start_closing(self, code: int, reason: str) -> None:
+        """Sends our close frame; the peer's answer, or close_timeout, ends the connection."""
+        self.transport.write(self.connection.send(CloseConnection(code, reason)))
+        self._sent_close = (code, reason)  # messages that arrive from now on are discarded
+        self._cancel_keepalive()
+        self._start_close_timer()
+        self._update_reading()  # read on, to see the peer's close frame
+        if self._failure_timer is not None:  # the peer's error ended its input: no close frame will come
+            self._process()
 
     async def wait_closed(self) -> None:
         """Waits until the TCP connection is closed."""
@@ -330,14 +380,21 @@ class WebSocket(asyncio.Protocol):
         connection = self.connection
         messages = self._messages
         queued_bytes = self._queued_bytes
+        on_message = self._on_message
         try:
             for event in connection.events(defer_error=True):
                 kind = type(event)
                 if kind is TextMessage or kind is BytesMessage:
                     if self._sent_close is None:
                         data = event.data
-                        messages.append(data)
-                        queued_bytes += _sizeof(data)
+                        if on_message is None:
+                            messages.append(data)
+                            queued_bytes += _sizeof(data)
+                        else:
+                            try:
+                                on_message(self, data)
+                            except Exception:
+                                self._on_message_failed()
                 elif kind is Pong:
                     self._pong_received(event.payload)
                 elif kind is CloseConnection:
@@ -353,10 +410,15 @@ class WebSocket(asyncio.Protocol):
             return exc
         finally:
             self._queued_bytes = queued_bytes
-            if not self._queue_full and self._queue_over_limits():
+            if messages and not self._queue_full and self._queue_over_limits():
                 self._queue_full = True
                 self._update_reading()
         return None
+
+    def _on_message_failed(self) -> None:
+        logger.exception("on_message callback failed")
+        if self.connection.state is _OPEN and not self._lost:
+            self._start_closing(1011, "")
 
     def _hold_failure(self) -> bool:
         """Whether the peer's pending error waits for the application to take the messages before it."""
