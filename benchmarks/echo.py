@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from .harness import Baseline, Bench, Family, Results, TargetCheck, fastest_peer
 from .peers import Missing, load
 
-SIZES = (256, 100 * 1024)
+SIZES = (256, 100 * 1024, 1024 * 1024)
 LIBRARIES = ("wsframe", "wsframe-callback", "websockets", "aiohttp", "picows")
 OWN = ("wsframe", "wsframe-callback")  # wsframe's async iterator and its on_message callback API; the rest are peers
 SERVER_LIFETIME = 600  # seconds
@@ -46,8 +46,8 @@ class Bounds:
     @classmethod
     def for_mode(cls, quick: bool) -> Bounds:
         if quick:
-            return cls({256: 200, 100 * 1024: 50}, 0.5)
-        return cls({256: 5_000, 100 * 1024: 1_000}, 3.0)
+            return cls({256: 200, 100 * 1024: 50, 1024 * 1024: 10}, 0.5)
+        return cls({256: 5_000, 100 * 1024: 1_000, 1024 * 1024: 200}, 3.0)
 
 
 def loop_name() -> str:
@@ -384,6 +384,8 @@ def _importable(library: str) -> None:
 
 
 def _size_name(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size // (1024 * 1024)} MiB"
     return f"{size // 1024} KiB" if size >= 1024 else f"{size} B"
 
 
@@ -425,7 +427,8 @@ def families(quick: bool = False) -> list[Family]:
             targets=echo_targets,
             notes=[
                 f"Client and server are separate processes of this Python; event loop: {loop_name()} in both. "
-                f"A repeat is {bounds.rounds[256]:,} round trips (256 B) or {bounds.rounds[100 * 1024]:,} (100 KiB), cut "
+                f"A repeat is {bounds.rounds[256]:,} round trips (256 B), {bounds.rounds[100 * 1024]:,} (100 KiB) or "
+                f"{bounds.rounds[1024 * 1024]:,} (1 MiB), cut "
                 f"short after {bounds.seconds:g} s; one warm-up repeat first. Binary messages; every echo is compared "
                 "with what was sent. GB/s counts both directions. No compression.",
                 "The machine has 2 cores shared by both processes: round trips include scheduling between them.",
