@@ -189,7 +189,8 @@ async function selftest() {
 opened.then(() => {
   $("state").textContent = "open";
   $("extensions").textContent = ws.extensions || "(none)";
-  $("subprotocol").textContent = ws.protocol || "(none" + (offered.length ? " of " + offered.join(", ") + " offered)" : ")");
+  const none = offered.length ? "(none of " + offered.join(", ") + " offered)" : "(none)";
+  $("subprotocol").textContent = ws.protocol || none;
   refreshStats();
 });
 if (new URLSearchParams(location.search).get("selftest") === "1") {
