@@ -7,9 +7,9 @@ import json
 import os
 import sys
 
-from . import echo, harness, kernels, peers, report, streams
+from . import echo, fanout, harness, kernels, peers, report, streams, uvicorn_echo
 
-WORKLOAD_MODULES = (kernels, streams, echo)
+WORKLOAD_MODULES = (kernels, streams, echo, fanout, uvicorn_echo)
 DEFAULT_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
 
 

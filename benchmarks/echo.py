@@ -150,8 +150,9 @@ SERVERS = {
 }
 
 
-async def _serve(library: str) -> None:
-    port, close = await SERVERS[library]()
+async def serve_until_stdin_closes(start) -> None:
+    """Runs the server ``start()`` starts (it returns ``(port, close)``), printing ``PORT n``, until stdin closes."""
+    port, close = await start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -307,8 +308,8 @@ async def _run_client(library: str, port: int, size: int, rounds: int, repeats: 
 # --- the parent side: processes and the family ---------------------------------------------------
 
 
-def _module_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "benchmarks.echo", *args]
+def _module_command(*args: str, module: str = "benchmarks.echo") -> list[str]:
+    return [sys.executable, "-m", module, *args]
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -330,9 +331,17 @@ def measure_echo(library: str, size: int, bounds: Bounds, repeats: int) -> list[
 
     Raises RuntimeError with the processes' stderr when either fails; the server is always stopped.
     """
+    client_args = [library, str(size), str(bounds.rounds[size]), str(repeats), str(bounds.seconds)]
+    timeout = SERVER_START_TIMEOUT + (repeats + 1) * (bounds.seconds + 5)
+    return measure_in_processes("benchmarks.echo", ["server", library], client_args, timeout)
+
+
+def measure_in_processes(module: str, server_args: list[str], client_args: list[str], timeout: float) -> list[float]:
+    """Runs ``python -m module *server_args`` (it prints ``PORT n``), then ``python -m module client ARG0
+    PORT ARGS...`` from ``client_args``; returns the client's ``per_round_trip_ns``. See measure_echo."""
     env = _child_env()
     server = subprocess.Popen(
-        _module_command("server", library), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, cwd=ROOT
+        _module_command(*server_args, module=module), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, cwd=ROOT
     )
     try:
         timer = threading.Timer(SERVER_START_TIMEOUT, server.kill)
@@ -345,9 +354,8 @@ def measure_echo(library: str, size: int, bounds: Bounds, repeats: int) -> list[
             server.kill()
             raise RuntimeError(f"server did not start: {server.stderr.read().strip()[-500:] or line!r}")
         port = line.split()[1]
-        timeout = SERVER_START_TIMEOUT + (repeats + 1) * (bounds.seconds + 5)
         client = subprocess.run(
-            _module_command("client", library, port, str(size), str(bounds.rounds[size]), str(repeats), str(bounds.seconds)),
+            _module_command("client", client_args[0], port, *client_args[1:], module=module),
             capture_output=True,
             text=True,
             env=env,
@@ -461,15 +469,20 @@ def main(argv: list[str] | None = None) -> int:
     client.add_argument("repeats", type=int)
     client.add_argument("seconds", type=float)
     args = parser.parse_args(argv)
+    if args.role == "server":
+        return run_side(serve=SERVERS[args.library])
+    return run_side(measure=lambda: _run_client(args.library, args.port, args.size, args.rounds, args.repeats, args.seconds))
+
+
+def run_side(serve=None, measure=None) -> int:
+    """One side of a benchmark in its child process, on a fresh loop: ``serve`` (the coroutine function
+    that starts a server) served until stdin closes, or ``measure()``'s result printed as JSON."""
     loop = _new_loop()
     try:
-        if args.role == "server":
-            loop.run_until_complete(_serve(args.library))
+        if serve is not None:
+            loop.run_until_complete(serve_until_stdin_closes(serve))
         else:
-            result = loop.run_until_complete(
-                _run_client(args.library, args.port, args.size, args.rounds, args.repeats, args.seconds)
-            )
-            print(json.dumps(result), flush=True)
+            print(json.dumps(loop.run_until_complete(measure())), flush=True)
     finally:
         loop.close()
     return 0

@@ -234,10 +234,10 @@ def utf8_prefix(text: bytes, nbytes: int) -> bytes:
     return text[:nbytes].decode("utf-8", "ignore").encode().ljust(nbytes, b" ")
 
 
-def mixed_text(nbytes: int) -> bytes:
-    """Deterministic words of 2-8 characters, each from a random script of TEXT_SCRIPTS, as nbytes of UTF-8."""
+def mixed_text(nbytes: int, scripts: dict = TEXT_SCRIPTS) -> bytes:
+    """Deterministic words of 2-8 characters, each from a random one of scripts, as nbytes of UTF-8."""
     rng = random.Random(SEED)
-    ranges = list(TEXT_SCRIPTS.values())
+    ranges = list(scripts.values())
     words, size = [], 0
     while size < nbytes:
         low, high = rng.choice(ranges)
@@ -245,6 +245,14 @@ def mixed_text(nbytes: int) -> bytes:
         words.append(word)
         size += len(word)
     return utf8_prefix(b"".join(words), nbytes)
+
+
+MULTIBYTE_SCRIPTS = {name: span for name, span in TEXT_SCRIPTS.items() if name != "ASCII"}
+
+
+def multibyte_text(nbytes: int) -> bytes:
+    """Mixed text without ASCII words: every character but the spaces between words is 2-4 bytes."""
+    return mixed_text(nbytes, MULTIBYTE_SCRIPTS)
 
 
 def _accepts(validate: Callable[[bytes], object], data: bytes, error: type[Exception]) -> bool:
@@ -348,11 +356,12 @@ def _utf8_bench(validator: Validator, workload: str, text: bytes) -> Bench:
 def utf8_family() -> Family:
     """Validation benches of ASCII and mixed-script text at every size for every importable validator."""
     largest = max(UTF8_SIZES)
-    mixed = mixed_text(largest)
+    mixed, multibyte = mixed_text(largest), multibyte_text(largest)
     texts = {}
     for size in UTF8_SIZES:
         texts[f"utf8 ascii {format_size(size)}"] = ascii_text(size)
         texts[f"utf8 mixed {format_size(size)}"] = utf8_prefix(mixed, size)
+        texts[f"utf8 multi-byte {format_size(size)}"] = utf8_prefix(multibyte, size)
     benches, skipped = [], []
     for validator in _validators():
         try:
@@ -362,6 +371,7 @@ def utf8_family() -> Family:
     order = list(texts)
     benches.sort(key=lambda b: order.index(b.workload))
     non_ascii = sum(byte >= 0x80 for byte in mixed) / len(mixed)
+    multibyte_share = sum(byte >= 0x80 for byte in multibyte) / len(multibyte)
     return Family(
         name="utf8",
         title="UTF-8 validation",
@@ -370,7 +380,9 @@ def utf8_family() -> Family:
         targets=utf8_targets,
         notes=[
             f"Mixed text: words of 2-8 characters, each from one of {', '.join(TEXT_SCRIPTS)} "
-            f"(seed {SEED}); {non_ascii:.0%} of its bytes are non-ASCII. ASCII text: lowercase letters and spaces.",
+            f"(seed {SEED}); {non_ascii:.0%} of its bytes are non-ASCII. Multi-byte text: the same without the "
+            f"ASCII words ({', '.join(MULTIBYTE_SCRIPTS)}; spaces between words), {multibyte_share:.0%} non-ASCII "
+            "bytes. ASCII text: lowercase letters and spaces.",
             "validate_utf8 and bytes.decode validate one whole message per call; .feed, .validate and the "
             "incremental decoder are one object fed the same input again and again, as a long stream.",
             "bytes.decode and the incremental decoder also build the str. websockets, aiohttp, picows and "

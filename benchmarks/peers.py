@@ -8,8 +8,9 @@ import os
 
 # Distribution names of the peers, in report order (installed with ``pip install .[bench]``).
 PEERS = ("websockets", "aiohttp", "wsaccel", "picows", "wsproto")
-# What the suite uses when installed: uvloop for the echo workload, matplotlib for the charts.
-TOOLS = ("uvloop", "matplotlib")
+# What the suite uses when installed: uvloop for the echo workloads, matplotlib for the charts, uvicorn for
+# the uvicorn family.
+TOOLS = ("uvloop", "matplotlib", "uvicorn")
 
 
 class Missing(Exception):

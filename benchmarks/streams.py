@@ -41,6 +41,7 @@ DEFLATE_LEVEL, DEFLATE_MEM_LEVEL, DEFLATE_WBITS = 1, 8, 15
 NATIVE = "wsframe native"
 FALLBACK = "wsframe fallback"
 WSFRAME_IMPLEMENTATIONS = (NATIVE, FALLBACK)
+COMPAT = "wsframe.compat.wsproto"  # wsproto's API on wsframe (active hot path): beside wsproto's rows
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,25 @@ def split_reads(wire: bytes, size: int = READ_SIZE) -> list[bytes]:
 def small_texts(count: int, size: int = 32) -> list[str]:
     """Distinct ASCII texts of exactly ``size`` bytes."""
     return [f"message {i:010d} ".ljust(size, "abcdefghijklmnopqrstuvwxyz"[i % 26]) for i in range(count)]
+
+
+MULTIBYTE_CYCLE = "é€😀ж語ß✓"  # 2, 3, 4, 2, 3, 2 and 3 bytes: 19 bytes a cycle, so borders fall at varied offsets
+
+
+def multibyte_texts(count: int, size: int = 256) -> list[str]:
+    """Distinct texts of exactly ``size`` UTF-8 bytes, nearly all in 2- to 4-byte characters, so that
+    fragment borders every 64 bytes fall inside characters."""
+    texts = []
+    for i in range(count):
+        text, length = f"{i:08d}", 8  # with this prefix every border (64, 128, 192) cuts a character
+        for index in range(size):
+            char = MULTIBYTE_CYCLE[index % len(MULTIBYTE_CYCLE)]
+            if length + len(char.encode()) > size:
+                break
+            text += char
+            length += len(char.encode())
+        texts.append(text.ljust(len(text) + size - length, "x"))
+    return texts
 
 
 def large_payload(index: int, base: bytes) -> bytes:
@@ -216,9 +236,11 @@ def stream_large(count: int, compressed: bool = False) -> Stream:
     return Stream(split_reads(wire), count, count * MiB, payload, 0, compressed)
 
 
-def stream_fragmented(count: int, ping_every: int = 100) -> Stream:
-    """F: 256-byte text messages in four 64-byte fragments, a ping after every ``ping_every`` messages."""
-    keys, texts = MaskKeys(), [t.encode() for t in small_texts(count, 256)]
+def stream_fragmented(count: int, ping_every: int = 100, multibyte: bool = False) -> Stream:
+    """F: 256-byte text messages in four 64-byte fragments, a ping after every ``ping_every`` messages;
+    ASCII, or with ``multibyte`` characters that straddle the fragment borders."""
+    strings = multibyte_texts(count, 256) if multibyte else small_texts(count, 256)
+    keys, texts = MaskKeys(), [t.encode() for t in strings]
     frames, pings = [], 0
     for i, text in enumerate(texts, 1):
         for part in range(4):
@@ -228,8 +250,9 @@ def stream_fragmented(count: int, ping_every: int = 100) -> Stream:
             frames.append(reference_frame(PING, f"p{pings:07d}".encode(), mask_key=keys()))
             pings += 1
     wire = b"".join(frames)
-    # Each pong: a 2-byte header (a server does not mask) and the ping's 8-byte payload.
-    return Stream(split_reads(wire), count, sum(map(len, texts)), texts[-1], pings * (2 + PING_PAYLOAD_SIZE))
+    # Each pong: a 2-byte header (a server does not mask) and the ping's 8-byte payload. Text lengths are
+    # counted in characters, as every receiver counts the str it delivers.
+    return Stream(split_reads(wire), count, sum(map(len, strings)), texts[-1], pings * (2 + PING_PAYLOAD_SIZE))
 
 
 # --- wsframe ------------------------------------------------------------------------------------
@@ -404,11 +427,12 @@ def websockets_builder(client: bool, compressed: bool):
 # --- wsproto ------------------------------------------------------------------------------------
 
 
-def wsproto_receiver():
-    """wsproto's Connection (the open-state object under WSConnection); it delivers message pieces as
-    they arrive, joined here; pings are answered with ``send(event.response())``."""
-    connection = load("wsproto.connection")
-    events = load("wsproto.events")
+def wsproto_receiver(package: str = "wsproto"):
+    """wsproto's Connection (the open-state object under WSConnection), or the same API of ``package``
+    (wsframe.compat.wsproto); it delivers message pieces as they arrive, joined here; pings are answered
+    with ``send(event.response())``."""
+    connection = load(f"{package}.connection")
+    events = load(f"{package}.events")
     text_class, bytes_class, ping_class = events.TextMessage, events.BytesMessage, events.Ping
 
     def run(reads):
@@ -440,9 +464,9 @@ def wsproto_receiver():
     return run
 
 
-def wsproto_builder(client: bool):
-    connection = load("wsproto.connection")
-    message_class = load("wsproto.events").Message
+def wsproto_builder(client: bool, package: str = "wsproto"):
+    connection = load(f"{package}.connection")
+    message_class = load(f"{package}.events").Message
     kind = connection.ConnectionType.CLIENT if client else connection.ConnectionType.SERVER
 
     def run(messages):
@@ -737,13 +761,18 @@ def _receivers(compressed: bool) -> list[Implementation]:
         Implementation("aiohttp", lambda: aiohttp_receiver(compressed), peer=True),
     ]
     if not compressed:  # neither speaks permessage-deflate here (picows has none; wsproto is not a target)
-        implementations += [Implementation("picows", picows_receiver, peer=True), Implementation("wsproto", wsproto_receiver, peer=True)]
+        implementations += [
+            Implementation("picows", picows_receiver, peer=True),
+            Implementation("wsproto", wsproto_receiver, peer=True),
+            Implementation(COMPAT, lambda: wsproto_receiver(COMPAT)),
+        ]
     return implementations
 
 
 S_WORKLOAD = "stream S: 32 B text"
 L_WORKLOAD = "stream L: 1 MiB binary"
 F_WORKLOAD = "stream F: 256 B text in 4 fragments + pings"
+F_MULTIBYTE_WORKLOAD = "stream F multi-byte: 256 B text of 2-4 byte characters split inside characters, in 4 fragments + pings"
 
 
 def streams_family(sizes: Sizes, repeats: int) -> Family:
@@ -752,6 +781,7 @@ def streams_family(sizes: Sizes, repeats: int) -> Family:
         S_WORKLOAD: functools.cache(lambda: stream_small(sizes.small)),
         L_WORKLOAD: functools.cache(lambda: stream_large(sizes.large)),
         F_WORKLOAD: functools.cache(lambda: stream_fragmented(sizes.fragmented)),
+        F_MULTIBYTE_WORKLOAD: functools.cache(lambda: stream_fragmented(sizes.fragmented, multibyte=True)),
     }
     workloads = [(w, lambda impl, run, w=w: _stream_bench(w, impl, streams[w], run)) for w in streams]
     benches, skipped = _benches(workloads, lambda w: _receivers(False))
@@ -793,11 +823,12 @@ STREAM_NOTES = [
 
 def stream_targets(results: Results) -> list[TargetCheck]:
     checks = []
-    for workload, factor in ((S_WORKLOAD, 1.5), (F_WORKLOAD, 1.5), (L_WORKLOAD, 2.0)):
+    for workload, factor in ((S_WORKLOAD, 3.0), (F_WORKLOAD, 1.5), (F_MULTIBYTE_WORKLOAD, 2.0), (L_WORKLOAD, 2.5)):
         peer = fastest_peer(results.of_workload(workload))
         checks.append(speed_check(f"{workload}: native ≥ {factor}× the fastest peer", results.get(workload, NATIVE), peer, factor))
     for workload in (S_WORKLOAD, F_WORKLOAD):
         checks.append(speed_check(f"{workload}: fallback ≥ websockets", results.get(workload, FALLBACK), results.get(workload, "websockets"), 1.0))
+        checks.append(speed_check(f"{workload}: {COMPAT} ≥ 5× wsproto", results.get(workload, COMPAT), results.get(workload, "wsproto"), 5.0))
     return checks
 
 
@@ -841,6 +872,7 @@ def _builders(client: bool, compressed: bool) -> list[Implementation]:
         implementations += [
             Implementation("picows", lambda: picows_builder(client), peer=True),
             Implementation("wsproto", lambda: wsproto_builder(client), peer=True),
+            Implementation(COMPAT, lambda: wsproto_builder(client, COMPAT)),
         ]
     return implementations
 

@@ -23,7 +23,15 @@ REQUIRE_NATIVE = os.environ.get("WSFRAME_REQUIRE_EXTENSION") == "1"
 def pytest_report_header(config):
     where = os.path.dirname(wsframe.__file__)
     native = "built" if _native is not None else f"NOT built ({_native_error})"
-    return [f"wsframe from {where}; native extension {native}; default hot path: {wsframe.IMPLEMENTATION}"]
+    lines = [f"wsframe from {where}; native extension {native}; default hot path: {wsframe.IMPLEMENTATION}"]
+    if _native is not None:
+        # The kernel tests and fuzz targets switch through every kernel this CPU runs, and only those.
+        lines.append(
+            "native kernels exercised (those this CPU runs; any other is not): "
+            f"mask {', '.join(_native._mask_kernels())} (dispatch picks {_native._mask_kernel()}); "
+            f"UTF-8 {', '.join(_native._utf8_kernels())} (dispatch picks {_native._utf8_kernel()})"
+        )
+    return lines
 
 
 def pytest_sessionstart(session):

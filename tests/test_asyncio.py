@@ -154,6 +154,30 @@ def test_echo_text_and_binary(run):
     run(main())
 
 
+def test_a_handler_ended_by_the_peer_leaving_is_not_an_error(run, caplog):
+    ended = []
+
+    async def handler(ws):
+        try:
+            await ws.recv()  # the peer vanishes without a close frame: ConnectionClosed here
+        finally:
+            ended.append(ws.close_code)
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            raw = await RawClient.open(server)
+            raw.writer.transport.abort()
+            for _ in range(100):
+                if ended:
+                    break
+                await asyncio.sleep(0.01)
+
+    with caplog.at_level(logging.ERROR, logger="wsframe.asyncio"):
+        run(main())
+    assert ended == [1006]
+    assert [record.getMessage() for record in caplog.records if record.name == "wsframe.asyncio"] == []
+
+
 @pytest.mark.parametrize("compression", [True, False])
 def test_echo_large_messages(run, compression):
     text = "wsframe ✓ " * 120_000  # 1.3 MB of UTF-8
@@ -335,6 +359,40 @@ def test_compression_negotiation(run, server_compression, client_compression, ex
                 assert await ws.recv() == message
                 assert ws.extensions == expected
         assert seen == [expected]
+
+    run(main())
+
+
+def test_compression_chosen_per_request(run):
+    def compression(request):
+        if request.target == "/fail":
+            raise RuntimeError("policy failed")
+        return None if request.target == "/plain" else PerMessageDeflate()
+
+    async def main():
+        async with await serve(echo, port=0, compression=compression) as server:
+            for path, expected in (("/", ["permessage-deflate"]), ("/plain", [])):
+                async with connect(url(server, path)) as ws:
+                    assert ws.extensions == expected
+                    await ws.send("x" * 1000)
+                    assert await ws.recv() == "x" * 1000
+            with pytest.raises(HandshakeRejected) as caught:
+                await connect(url(server, "/fail"))
+            assert caught.value.status == 500
+
+    run(main())
+
+
+def test_serving_on_a_given_socket(run):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+
+    async def main():
+        async with await serve(echo, sock=sock) as server:
+            assert server.port == sock.getsockname()[1]
+            async with connect(url(server)) as ws:
+                await ws.send("on the given socket")
+                assert await ws.recv() == "on the given socket"
 
     run(main())
 

@@ -135,6 +135,22 @@ def test_texts_are_deterministic_valid_and_exactly_sized():
     mixed = kernels.mixed_text(4096)
     assert sum(byte >= 0x80 for byte in mixed) > len(mixed) // 2
     assert {len(ch.encode()) for ch in mixed.decode()} == {1, 2, 3, 4}
+    multibyte = kernels.multibyte_text(4096)
+    assert len(multibyte) == 4096 and multibyte == kernels.multibyte_text(4096)
+    characters = multibyte.decode()
+    assert sum(len(ch.encode()) > 1 for ch in characters) > 0.8 * len(characters)  # most are multi-byte
+
+
+def test_multibyte_fragments_cut_characters_and_reassemble():
+    stream = streams.stream_fragmented(20, multibyte=True)
+    frames = streams.parse_frames(b"".join(stream.reads))
+    texts = streams.multibyte_texts(20)
+    assert stream.total_length == sum(map(len, texts)) and stream.last == texts[-1].encode()
+    data = [payload for _, _, op, payload in frames if op in (streams.TEXT, streams.CONTINUATION)]
+    assert b"".join(data[-4:]) == stream.last and all(len(piece) == 64 for piece in data)
+    for piece in data[:4]:  # every border of a message falls inside a character
+        if piece is not data[0]:
+            assert 0x80 <= piece[0] < 0xC0
 
 
 # --- streams, building, deflate, handshakes, echo -------------------------------------------------
@@ -389,3 +405,85 @@ def test_echo_servers_and_clients_refuse_compression(library):
     server_extensions, accepted = asyncio.run(main())
     assert server_extensions == []
     assert accepted == [[]]
+
+
+# --- ASGI echo through uvicorn ---------------------------------------------------------------------
+
+from benchmarks import uvicorn_echo  # noqa: E402
+
+
+def _uvicorn_results(medians_ns):
+    """Synthetic results of the uvicorn family: {(workload key, protocol): median ns}."""
+    results = []
+    for (key, protocol), median in medians_ns.items():
+        bench = harness.Bench(uvicorn_echo.workload_name(key), protocol, 512, "", {}, lambda: None, peer=protocol != "wsframe")
+        results.append(harness.Result(bench, per_call_ns=[median]))
+    return harness.Results(results)
+
+
+def test_uvicorn_targets_need_every_built_in_beaten_and_the_burst_by_1_3x():
+    keys = (*uvicorn_echo.SIZES, uvicorn_echo.BURST)
+    medians = {(key, protocol): 100.0 for key in keys for protocol in ("websockets-sansio", "wsproto")}
+    medians.update({(key, "wsframe"): 90.0 for key in keys})  # 1.11x the fastest built-in everywhere
+    verdicts = [check.met for check in uvicorn_echo.uvicorn_targets(_uvicorn_results(medians))]
+    assert verdicts == [True, True, True, False]  # the burst needs 1.3x
+    medians[(uvicorn_echo.BURST, "wsframe")] = 75.0
+    medians[(256, "wsproto")] = 80.0  # one built-in faster on one row
+    verdicts = [check.met for check in uvicorn_echo.uvicorn_targets(_uvicorn_results(medians))]
+    assert verdicts == [False, True, True, True]
+    del medians[(256, "wsframe")]
+    assert uvicorn_echo.uvicorn_targets(_uvicorn_results(medians))[0].met is None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list child processes")
+def test_uvicorn_echo_measures_every_row_kind_through_a_real_server():
+    try:
+        uvicorn_echo._importable("wsframe")
+    except uvicorn_echo.Missing as exc:
+        pytest.skip(str(exc))
+    before = set(_children())
+    bounds = uvicorn_echo.Bounds(quick=True)
+    for key in (256, uvicorn_echo.BURST):
+        per_call_ns = uvicorn_echo.measure("wsframe", key, bounds, 1)
+        assert len(per_call_ns) == 1 and per_call_ns[0] > 0
+    assert set(_children()) <= before
+
+
+# --- broadcast ------------------------------------------------------------------------------------
+
+from benchmarks import fanout  # noqa: E402
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list child processes")
+def test_broadcast_rounds_are_timed_and_leave_no_process_behind():
+    before = set(_children())
+    bounds = fanout.Bounds(20, {32: 10, 4096: 5})
+    with pytest.raises(RuntimeError, match="expected PORT"):
+        fanout.measure_broadcast("no-such-library", 32, bounds, 1)
+    per_broadcast_ns = fanout.measure_broadcast("wsframe", 4096, bounds, 2)
+    assert len(per_broadcast_ns) == 2 and all(t > 0 for t in per_broadcast_ns)
+    assert set(_children()) <= before
+
+
+@pytest.mark.parametrize("library", fanout.LIBRARIES)
+def test_broadcast_family_declares_each_available_library(library):
+    [family] = fanout.families(quick=True)
+    declared = {bench.implementation for bench in family.benches}
+    assert (library in declared) != any(library in note for note in family.skipped)
+
+
+def test_broadcast_receiver_checks_every_message_of_a_round():
+    async def main():
+        group = fanout.ReceiverGroup(1)
+        receiver = fanout.Receiver(group)
+        round_over = group.start_round(32, 2, [receiver])
+        receiver.check(fanout.message(0, 32))
+        receiver.check(fanout.message(1, 32))
+        assert await round_over > 0
+        round_over = group.start_round(32, 2, [receiver])  # the next round starts at 0 again
+        receiver.check(fanout.message(0, 32))
+        receiver.check(fanout.message(0, 32))  # a repeat where 1 was due
+        with pytest.raises(AssertionError, match="message 1 of a round arrived wrong"):
+            await round_over
+
+    asyncio.run(main())

@@ -352,6 +352,24 @@ def test_streaming_mode_delivers_pieces():
     assert "".join(e.data for e in events) == "é" * 1000
 
 
+def test_streaming_mode_delivers_single_frame_messages_whole():
+    server, client = open_pair(server_options={"stream_messages": True})
+    server.receive_data(
+        client.send(TextMessage("κόσμε"))
+        + client.send(BytesMessage(b"\x00\xff"))
+        + client_frame(1, "ab".encode(), fin=False)
+        + client_frame(0, "€".encode())
+        + client.send(TextMessage(""))
+    )
+    assert drain(server) == [
+        TextMessage("κόσμε"),
+        BytesMessage(b"\x00\xff"),
+        TextMessage("ab", False),
+        TextMessage("€", True),
+        TextMessage(""),
+    ]
+
+
 def test_server_rejects_bad_version_with_426():
     server = ServerConnection()
     server.receive_data(
@@ -492,6 +510,39 @@ def test_server_application_rejects_request():
     assert ("WWW-Authenticate", "Basic") in event.headers
 
 
+@pytest.mark.parametrize(
+    "refused",
+    [RejectConnection(101), RejectConnection(400, [("X-Bad", "line\r\nbreak")])],
+    ids=["informational-status", "header-with-crlf"],
+)
+def test_a_refused_rejection_leaves_the_request_waiting_for_an_answer(refused):
+    server = ServerConnection()
+    server.receive_data(ClientConnection().send(Request(host="h", target="/")))
+    drain(server)
+    with pytest.raises(ValueError):
+        server.send(refused)
+    assert server.state is ConnectionState.CONNECTING
+    assert server.send(RejectConnection(500)).startswith(b"HTTP/1.1 500 ")
+    assert server.state is ConnectionState.CLOSED
+
+
+def test_close_sent_records_the_close_frame_sent():
+    server, client = open_pair()
+    assert server.close_sent is None
+    server.send(CloseConnection(1001, "going"))
+    assert server.close_sent == CloseConnection(1001, "going")
+    server, client = open_pair()
+    server.receive_data(client.send(CloseConnection(1000, "bye")))
+    drain(server)
+    assert server.close_sent == CloseConnection(1000, "")  # the reply
+    server, client = open_pair()
+    server.receive_data(client_frame(1, b"\xff"))
+    with pytest.raises(InvalidUTF8):
+        drain(server)
+    assert server.close_sent.code == 1007 and server.close_sent.reason
+    assert server.data_to_send()[4:] == server.close_sent.reason.encode()
+
+
 def test_client_fails_on_wrong_accept():
     client = ClientConnection()
     client.send(Request(host="h", target="/"))
@@ -509,6 +560,22 @@ def test_server_opened_directly():
     assert server.state is ConnectionState.OPEN and server.subprotocol == "chat"
     server.receive_data(client_frame(1, b"hi"))
     assert drain(server) == [TextMessage("hi")]
+
+
+def test_client_opened_directly_with_agreed_deflate_talks_to_an_opened_server():
+    from wsframe.deflate import DeflateParameters
+
+    agreed = DeflateParameters(client_no_context_takeover=True, server_max_window_bits=10)
+    server = ServerConnection(opened=True, deflate_parameters=agreed)
+    client = ClientConnection(opened=True, subprotocol="chat", deflate_parameters=agreed)
+    assert client.state is ConnectionState.OPEN and client.subprotocol == "chat"
+    assert client.deflate_parameters == agreed and client.extensions == ["permessage-deflate"]
+    data = client.send(TextMessage("hello " * 50))
+    assert data[0] & 0x40 and len(data) < 100  # RSV1: compressed
+    server.receive_data(data)
+    assert drain(server) == [TextMessage("hello " * 50)]
+    client.receive_data(server.send(BytesMessage(b"x" * 1000)))
+    assert drain(client) == [BytesMessage(b"x" * 1000)]
 
 
 def conversation():
@@ -593,6 +660,19 @@ def test_deflate_negotiated_and_messages_compressed_both_ways():
     assert drain(server) == [TextMessage(text)]
     client.receive_data(server.send(BytesMessage(b"\x00" * 100000)) + server.send(TextMessage("again")))
     assert drain(client) == [BytesMessage(b"\x00" * 100000), TextMessage("again")]
+
+
+def test_deflate_policy_applies_when_the_request_is_accepted():
+    server = ServerConnection(deflate=PerMessageDeflate())
+    client = ClientConnection(deflate=PerMessageDeflate())
+    server.receive_data(client.send(Request(host="example.com", target="/plain")))
+    [request] = drain(server)
+    server.deflate = None  # chosen for this request, before the answer
+    client.receive_data(server.send(AcceptConnection()))
+    drain(client)
+    assert server.extensions == client.extensions == []
+    server.receive_data(client.send(TextMessage("x" * 100)))
+    assert drain(server) == [TextMessage("x" * 100)]
 
 
 def test_deflate_rfc7692_hello_on_the_wire():

@@ -5,6 +5,7 @@ fixture; zlib's own raw inflater serves as the independent reference where one i
 """
 
 import dataclasses
+import gc
 import os
 import random
 import resource
@@ -15,8 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wsframe import encode_frame
+from wsframe.connection import ServerConnection
 from wsframe.deflate import Compressor, DeflateParameters, Decompressor, PerMessageDeflate, max_compressed_size
 from wsframe.errors import HandshakeError, MessageTooBig, ProtocolError
+from wsframe.events import AcceptConnection
 
 P = DeflateParameters
 HELLO = bytes.fromhex("f248cdc9c90700")  # RFC 7692 7.2.3.1
@@ -608,6 +612,33 @@ def test_negotiation_between_our_client_and_server_agrees(client, server):
     # And the agreed parameters carry messages both ways.
     round_trip(agreed, True, MESSAGES[:3])
     round_trip(agreed, False, MESSAGES[:3])
+
+
+def test_a_refused_bomb_leaves_no_inflated_bytes_behind():
+    # The error's traceback keeps the frames it passed through: none may hold the inflated output, and
+    # no reference cycle may keep it until the garbage collector runs (found by tools/soak.py).
+    compressor = zlib.compressobj(wbits=-15)
+    bomb = (compressor.compress(bytes(4 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    request = (
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+    )
+    gc.disable()
+    tracemalloc.start()
+    try:
+        server = ServerConnection(deflate=PerMessageDeflate(), max_message_size=1 << 20)
+        server.receive_data(request)
+        list(server.events())
+        server.send(AcceptConnection())
+        server.receive_data(encode_frame(2, bomb, rsv=4, mask_key=b"abcd"))
+        with pytest.raises(MessageTooBig):
+            list(server.events())
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert held < 768 * 1024  # the deflate state, not the 1 MiB of inflated output
 
 
 @pytest.mark.parametrize("mem_level", range(1, 10))

@@ -681,6 +681,14 @@ def test_interim_responses_are_counted():
     assert info.value.status is None
 
 
+def test_interim_response_returned_when_asked():
+    reader = ResponseReader(return_interim=True)
+    response = reader.feed(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + build_accept(RFC_KEY))
+    assert (response.status, response.headers, response.body) == (103, [("Link", "</a>")], b"")
+    assert reader.remaining == build_accept(RFC_KEY)
+    assert ResponseReader(return_interim=True).feed(build_accept(RFC_KEY)).status == 101
+
+
 @pytest.mark.parametrize("chunk_size", [1, 25, 4096])
 def test_interim_responses_share_one_head_budget(chunk_size):
     """Each interim head is small, but together they are bounded by max_head (not reset per head)."""

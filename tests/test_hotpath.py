@@ -1,5 +1,6 @@
 """The hot path's selection: both implementations export one API, and the package uses the chosen one."""
 
+import inspect
 import os
 import subprocess
 import sys
@@ -26,3 +27,42 @@ def test_environment_variable_forces_the_fallback():
     env = dict(os.environ, WSFRAME_PURE_PYTHON="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["fallback", "True"]
+
+
+def _public_members(obj):
+    """(name, object) for obj itself and, for a class, its public methods and properties."""
+    yield "", obj
+    if isinstance(obj, type):
+        for name in sorted(vars(obj)):
+            if not name.startswith("_"):
+                yield name, getattr(obj, name)
+
+
+def _parameters(function):
+    """Names, kinds and defaults of the parameters, without annotations (only the fallback has them)."""
+    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+
+def test_both_implementations_document_and_sign_alike(both):
+    native, fallback = both
+    for name in fallback.__all__:
+        native_members = dict(_public_members(getattr(native, name)))
+        fallback_members = dict(_public_members(getattr(fallback, name)))
+        assert native_members.keys() == fallback_members.keys(), name
+        for member, fallback_object in fallback_members.items():
+            native_object = native_members[member]
+            where = f"{name}.{member}" if member else name
+            assert inspect.getdoc(native_object) == inspect.getdoc(fallback_object), where
+            assert inspect.getdoc(fallback_object), f"{where} has no docstring"
+            if callable(fallback_object) and not isinstance(fallback_object, type):
+                assert _parameters(native_object) == _parameters(fallback_object), where
+
+
+def test_package_top_level_has_the_connections_events_and_errors():
+    from wsframe import connection, errors, events
+
+    for module in (connection, errors, events):
+        for name in module.__all__:
+            if name != "Connection":  # the shared base class stays in wsframe.connection
+                assert getattr(wsframe, name) is getattr(module, name), name
+                assert name in wsframe.__all__, name

@@ -418,6 +418,27 @@ def test_kernel_offset_inside_broken_sequence(both, kernel):
             assert one_shot(native, data) == one_shot(fallback, data) == invalid(position)
 
 
+@pytest.mark.parametrize("pattern", ERROR_PATTERNS)
+def test_kernels_errors_around_group_boundaries(both, pattern):
+    """Errors beside each 64-byte boundary of texts long enough for several groups of blocks (the bulk
+    kernels test a group of up to 4 blocks at once and skip ASCII runs): every kernel gives the exact offset."""
+    native, fallback = both
+    default = native._utf8_kernel()
+    try:
+        for text in [LONG_MIXED * 3, LONG_ASCII * 3 + LONG_MIXED + LONG_ASCII * 3]:
+            starts = boundaries(text)
+            for target in sorted({base + d for base in range(64, len(text) - 64, 64) for d in (-3, -2, -1, 0, 1)}):
+                start = min(s for s in starts if s >= target)
+                data = text[:start] + pattern + text[start:]
+                expected = one_shot(fallback, data)
+                assert expected is not None
+                for name in KERNELS:
+                    native._use_utf8_kernel(name)
+                    assert one_shot(native, data) == expected, (name, start)
+    finally:
+        native._use_utf8_kernel(default)
+
+
 @settings(property_settings, max_examples=100)
 @given(data=st.data())
 def test_kernel_chunked_long_inputs(both, data):

@@ -17,7 +17,32 @@ from ._hotpath import (
     mask_inplace,
     validate_utf8,
 )
-from .errors import InvalidUTF8, MessageTooBig, ProtocolError, WebSocketError
+from .errors import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    HandshakeError,
+    HandshakeRejected,
+    InvalidState,
+    InvalidUTF8,
+    MessageTooBig,
+    ProtocolError,
+    WebSocketError,
+)
+# What users import first, as wsproto and websockets offer it: the connections and their events.
+from .connection import ClientConnection, ConnectionState, ServerConnection
+from .events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Message,
+    Ping,
+    Pong,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
 
 __version__ = "0.1.0"
 
@@ -28,6 +53,25 @@ __all__ = [
     "ProtocolError",
     "InvalidUTF8",
     "MessageTooBig",
+    "HandshakeError",
+    "HandshakeRejected",
+    "InvalidState",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "ServerConnection",
+    "ClientConnection",
+    "ConnectionState",
+    "Event",
+    "Request",
+    "AcceptConnection",
+    "RejectConnection",
+    "Message",
+    "TextMessage",
+    "BytesMessage",
+    "Ping",
+    "Pong",
+    "CloseConnection",
     "mask",
     "mask_inplace",
     "Utf8Validator",

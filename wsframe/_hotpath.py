@@ -6,7 +6,16 @@ above import them from here and never know which one is active (:data:`IMPLEMENT
 
 import os
 
-if os.environ.get("WSFRAME_PURE_PYTHON") == "1":
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    # Type checkers see one API: the extension's stub (_native.pyi), whose signatures the fallback's match.
+    from typing import Literal
+
+    from ._native import *  # noqa: F403
+    from ._native import __all__
+
+    IMPLEMENTATION: Literal["native", "fallback"]
+elif os.environ.get("WSFRAME_PURE_PYTHON") == "1":
     from ._fallback import *  # noqa: F403
     from ._fallback import __all__
 

@@ -43,6 +43,19 @@ from .events import (
 )
 from .frames import MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode, is_valid_close_code
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable, Iterator
+    from typing import Any
+
+    from typing_extensions import Buffer
+
+    from .events import Event
+
+    _BytesLike = bytes | bytearray | memoryview
+    # A server's ``origins``: allowed Origin values (None: requests without one), or a callable deciding.
+    _OriginPolicy = Collection[str | None] | Callable[[str | None], object] | None
+
 __all__ = ["ConnectionState", "ServerConnection", "ClientConnection", "Connection"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
@@ -102,13 +115,19 @@ class Connection:
     count at most ``2 * max_message_size + 65536`` bytes on the wire, each frame its payload plus 256
     bytes (:data:`FRAME_CHARGE`; more is refused with 1009), so that neither memory nor work per message
     grows with its number of frames. (In stream mode each frame is handed on at once and not counted.)
-    Messages sent in pieces (``message_finished=False``) go uncompressed.
+    Messages sent in pieces (``message_finished=False``) go uncompressed. ``close_sent`` is the close frame
+    sent, if any (the caller's, the reply to the peer's, or the one after the peer's error).
 
     Memory per connection: the message being received (at most ``max_message_size`` bytes, or its frame
     in the hot path's buffer), the deflate state if negotiated (see :mod:`wsframe.deflate`), and the
     events of one :meth:`receive_data` call, which are not limited by the connection: a compressed input
     can inflate up to ~1032 times (each message within ``max_message_size``), so feed compressed
     connections in bounded pieces (the asyncio layer feeds 1 KiB at a time and stops when its queue is full).
+
+    ``opened=True`` starts in the open state, for callers that did the HTTP upgrade themselves (see
+    :mod:`wsframe.handshake` for the helpers): ``subprotocol`` says what was negotiated, and
+    ``deflate_parameters`` (:class:`~wsframe.deflate.DeflateParameters`) the permessage-deflate agreed, if
+    any (compressed with ``deflate``'s level, or the default policy's).
     """
 
     _is_client = False
@@ -122,10 +141,13 @@ class Connection:
         auto_pong: bool = True,
         fragment_size: int | None = None,
         deflate: PerMessageDeflate | None = None,
+        opened: bool = False,
+        subprotocol: str | None = None,
+        deflate_parameters: DeflateParameters | None = None,
     ) -> None:
         self._compressor: Compressor | None = None
         self._send_opcode = 0  # opcode of a message being sent in pieces; 0 when none
-        self._fragment_size = None
+        self._fragment_size: int | None = None
         self.state = ConnectionState.CONNECTING
         self.max_message_size = max_message_size
         self.max_frame_size = max_frame_size
@@ -138,20 +160,26 @@ class Connection:
         self._compressed = False  # the message being received is compressed
         self._inflated_text: Utf8Validator | None = None  # UTF-8 check of a compressed text message
         self.subprotocol: str | None = None
-        self.extensions: list = []
-        self._events: list = []
+        self.extensions: list[str] = []  # the names of the extensions in use
+        self._events: list[Event] = []
         self._outgoing = bytearray()
         self._error: WebSocketError | None = None
         self._eof = False
         self._input_closed = False  # a close frame or an error ended the input; events() closes
         self._close_received: CloseConnection | None = None  # the peer's close, until events() answers it
-        self._decoder = None
+        self.close_sent: CloseConnection | None = None  # the close frame we sent (ours, a reply, or after an error)
+        self._decoder: FrameDecoder | None = None
         self._unparsed = b""  # a partial frame header, re-passed with the next read
         self._inflated = bytearray()  # the compressed message being reassembled, inflated
         self._wire_left = 0  # what its frames may still count on the wire (FRAME_CHARGE)
         self._message_opcode = 0  # its opcode; 0 when no message is in progress
-        self._text_decoder = None  # stream mode: turns text pieces into str across UTF-8 boundaries
+        # Stream mode: turns text pieces into str across UTF-8 boundaries.
+        self._text_decoder: codecs.IncrementalDecoder | None = None
         self._encoder = FrameEncoder(mask=self._is_client)  # whole plain frames; the client's mask keys
+        if opened:
+            if deflate_parameters is not None and self.deflate is None:
+                self.deflate = PerMessageDeflate()
+            self._open(subprotocol, [DEFLATE] if deflate_parameters is not None else [], deflate_parameters)
 
     @property
     def state(self) -> ConnectionState:
@@ -182,7 +210,7 @@ class Connection:
 
     # -- receiving -------------------------------------------------------------------------------
 
-    def receive_data(self, data) -> None:
+    def receive_data(self, data: _BytesLike | None) -> None:
         """Feeds bytes received from the peer; ``None`` means end-of-stream (an empty read is ignored)."""
         if data is None:
             self._receive_eof()
@@ -198,7 +226,7 @@ class Connection:
             self._receive_frames(data)
         # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
 
-    def events(self, *, defer_error: bool = False):
+    def events(self, *, defer_error: bool = False) -> Iterator[Event]:
         """An iterator over the events received so far, which then raises the peer's error, if any (once).
 
         The events are taken when this is called. The connection closes as the iteration reaches the
@@ -219,16 +247,19 @@ class Connection:
         """The error the peer caused, which :meth:`events` has yet to raise; None if there is none."""
         return self._error
 
-    def _events_then_close(self, events, defer_error):
+    def _events_then_close(self, events: list[Event], defer_error: bool) -> Iterator[Event]:
         for event in events:
             if event is self._close_received:
                 self._answer_close()
             yield event
         if self._error is not None and not defer_error:
             error, self._error = self._error, None
-            if self.state is not ConnectionState.CLOSED:
-                self._close_after_error(error)
-            raise error
+            if self.state is not ConnectionState.CLOSED:  # then not a HandshakeError: those close at once
+                self._close_after_error(error)  # type: ignore[arg-type]
+            try:
+                raise error
+            finally:
+                del error  # else this frame (in the traceback) and the error keep each other for the GC
 
     def data_to_send(self) -> bytes:
         """The bytes the connection queued on its own since the last call (pongs, close replies, ...)."""
@@ -248,20 +279,21 @@ class Connection:
             self.state = ConnectionState.CLOSED
             self._events.append(CloseConnection(1006, ""))
 
-    def _receive_frames(self, data) -> None:
+    def _receive_frames(self, data: _BytesLike) -> None:
         if self._unparsed:
             data = self._unparsed + bytes(data)
-        items, used, error = self._decoder.decode(data)
+        # Called once open, so with a decoder.
+        items, used, error = self._decoder.decode(data)  # type: ignore[union-attr]
         self._unparsed = bytes(data[used:]) if used < len(data) else b""
         if items:
-            if self._decoder.last_frame_count:
+            if self._decoder.last_frame_count:  # type: ignore[union-attr]
                 self._handle_frames(items)
             else:  # only whole messages: nothing in them can change the state
-                self._events.extend(items)
+                self._events.extend(items)  # type: ignore[arg-type]  # message objects, typed as tuples
         if error is not None and not self._input_closed:
             self._fail(error)
 
-    def _handle_frames(self, items) -> None:
+    def _handle_frames(self, items: list[Any]) -> None:
         """Handles the decoder's items: frame tuples, and (unless streaming) whole uncompressed messages."""
         events = self._events
         whole = not self.stream_messages
@@ -276,7 +308,7 @@ class Connection:
                 # A compressed message in one frame, the common case: inflated, checked and delivered
                 # here, the same event in both modes (the decoder already checked the sequencing).
                 try:
-                    data = self._decompressor.decompress(payload, True)
+                    data = self._decompressor.decompress(payload, True)  # type: ignore[union-attr]  # RSV1: agreed
                     if opcode == _TEXT:
                         try:
                             data = data.decode()
@@ -289,6 +321,13 @@ class Connection:
                 except ProtocolError as exc:
                     self._fail(exc)
                     return
+            elif fin and (opcode == _TEXT or opcode == _BINARY):
+                # An uncompressed message in one piece (stream mode; message mode gets these whole from
+                # the decoder): the common case, without the per-piece bookkeeping below.
+                if opcode == _TEXT:
+                    events.append(_new_message(TextMessage, (payload.decode(), True)))
+                else:
+                    events.append(_new_message(BytesMessage, (payload, True)))
             elif opcode >= _CLOSE:
                 if rsv:
                     self._fail(ProtocolError("RSV1 set on a control frame"))
@@ -305,7 +344,7 @@ class Connection:
                 else:
                     self._handle_piece(opcode, fin, payload)
 
-    def _start_or_continue(self, opcode, fin, rsv, payload):
+    def _start_or_continue(self, opcode: int, fin: bool, rsv: int, payload: bytes) -> bytes:
         """Inflates a data frame of a compressed message (RSV1 on its first frame); checks RSV1's use."""
         if opcode != _CONTINUATION:
             self._compressed = bool(rsv)
@@ -324,14 +363,14 @@ class Connection:
                     f"compressed message of more than {2 * self.max_message_size + WIRE_ALLOWANCE} bytes on the "
                     f"wire (each frame counting {FRAME_CHARGE} bytes more than its payload)"
                 )
-        payload = self._decompressor.decompress(payload, fin)
+        payload = self._decompressor.decompress(payload, fin)  # type: ignore[union-attr]  # RSV1: agreed
         if self._inflated_text is not None:
             self._inflated_text.feed(payload, fin)
             if fin:
                 self._inflated_text = None
         return payload
 
-    def _handle_fragment(self, opcode, fin, payload) -> None:
+    def _handle_fragment(self, opcode: int, fin: bool, payload: bytes) -> None:
         # Joined as the frames come: one buffer per message, however many (empty) frames it has.
         if opcode != _CONTINUATION:
             self._message_opcode = opcode
@@ -344,20 +383,20 @@ class Connection:
             self._inflated = bytearray()
             self._message_opcode = 0
 
-    def _handle_piece(self, opcode, fin, payload) -> None:
+    def _handle_piece(self, opcode: int, fin: bool, payload: bytes) -> None:
         if opcode != _CONTINUATION:
             self._message_opcode = opcode
             if opcode == _TEXT:
                 self._text_decoder = codecs.getincrementaldecoder("utf-8")()
         if self._message_opcode == _TEXT:
-            self._events.append(TextMessage(self._text_decoder.decode(payload, fin), fin))
+            self._events.append(TextMessage(self._text_decoder.decode(payload, fin), fin))  # type: ignore[union-attr]
         else:
             self._events.append(BytesMessage(payload, fin))
         if fin:
             self._message_opcode = 0
             self._text_decoder = None
 
-    def _handle_control(self, opcode, payload) -> None:
+    def _handle_control(self, opcode: int, payload: bytes) -> None:
         if opcode == _PING:
             if self.auto_pong and self.state is ConnectionState.OPEN:
                 self._outgoing += self._frame(_PONG, payload)
@@ -375,18 +414,19 @@ class Connection:
             self._events.append(self._close_received)
 
     def _answer_close(self) -> None:
-        code = self._close_received.code
+        code = self._close_received.code  # type: ignore[union-attr]  # events() reached it
         self._close_received = None
         if self.state is ConnectionState.OPEN:
             self._outgoing += self._frame(_CLOSE, close_payload(code, "") if code != 1005 else b"")
+            self.close_sent = CloseConnection(code, "")
         self.state = ConnectionState.CLOSED
 
-    def _fail(self, error: WebSocketError) -> None:
+    def _fail(self, error: ProtocolError) -> None:
         """Fails the connection (RFC 6455 section 7.1.7) once events() raises the error: stop reading now."""
         self._input_closed = True
         self._error = error
 
-    def _close_after_error(self, error: WebSocketError) -> None:
+    def _close_after_error(self, error: ProtocolError) -> None:
         """Sends a close frame with the error's code (unless we already sent ours) and closes.
 
         Only open connections get here with a frame to send: handshake errors close the connection
@@ -395,23 +435,26 @@ class Connection:
         if self.state is _OPEN:
             reason = _truncate_utf8(str(error), MAX_CLOSE_REASON)
             self._outgoing += self._frame(_CLOSE, close_payload(error.close_code, reason))
+            self.close_sent = CloseConnection(error.close_code, reason)
         self.state = ConnectionState.CLOSED
 
     # -- sending ---------------------------------------------------------------------------------
 
-    def send(self, event) -> bytes:
+    def send(self, event: Event) -> bytes:
         """The bytes that carry ``event`` to the peer; raises InvalidState when the state forbids it."""
+        # A TextMessage is (str, message_finished), a BytesMessage (bytes, message_finished): mypy cannot
+        # follow from the event's type to its items', nor narrow on type(event).
         kind = type(event)
         if kind is TextMessage:
-            return self.send_text(*event)
+            return self.send_text(*event)  # type: ignore[misc]
         if kind is BytesMessage:
-            return self.send_binary(*event)
+            return self.send_binary(*event)  # type: ignore[misc]
         if isinstance(event, Message):
             data, message_finished = event
             if isinstance(event, TextMessage):
-                return self.send_text(data, message_finished)
+                return self.send_text(data, message_finished)  # type: ignore[arg-type]
             if isinstance(event, BytesMessage):
-                return self.send_binary(data, message_finished)
+                return self.send_binary(data, message_finished)  # type: ignore[arg-type]
             raise TypeError("send a TextMessage or a BytesMessage")
         if isinstance(event, (Ping, Pong)):
             self._require_open(event)
@@ -431,13 +474,13 @@ class Connection:
             raise TypeError(f"text must be str, not {type(text).__name__}")
         return self._send_data(_TEXT, text.encode(), message_finished)
 
-    def send_binary(self, data, message_finished: bool = True) -> bytes:
+    def send_binary(self, data: _BytesLike, message_finished: bool = True) -> bytes:
         """The bytes of a binary message (or, with ``message_finished=False``, of its next piece)."""
         if self._fast_send and message_finished:
             return self._encoder.binary(data)
         return self._send_data(_BINARY, data, message_finished)
 
-    def send_binary_unjoined(self, data) -> list:
+    def send_binary_unjoined(self, data: _BytesLike) -> list[bytes]:
         """:meth:`send_binary`'s bytes as a list of parts to write in order without joining them (e.g. with
         ``transport.writelines``): a server's whole plain message is its frame header and ``data`` itself,
         which spares copying a large payload behind the header; any other frame is one part."""
@@ -445,7 +488,7 @@ class Connection:
             return [encode_header(_BINARY, len(data)), data]
         return [self.send_binary(data)]
 
-    def _send_data(self, opcode: int, payload, fin: bool) -> bytes:
+    def _send_data(self, opcode: int, payload: _BytesLike, fin: bool) -> bytes:
         # The path of every message sent: kept to a few attribute reads in the common case.
         if self.state is not _OPEN:
             raise InvalidState(f"cannot send a message while the connection is {self.state.value}")
@@ -457,7 +500,12 @@ class Connection:
             self._send_opcode = opcode
             self._fast_send = False
         rsv = 0
-        if self._compressor is not None and fin and opcode != _CONTINUATION and len(payload) >= self.deflate.min_size:
+        if (
+            self._compressor is not None
+            and fin
+            and opcode != _CONTINUATION
+            and len(payload) >= self.deflate.min_size  # type: ignore[union-attr]  # set with the compressor
+        ):
             payload = self._compressor.compress(payload)
             rsv = _RSV1
         if fin and self._send_opcode:
@@ -485,25 +533,29 @@ class Connection:
         else:
             payload = close_payload(code, reason)
         self.state = ConnectionState.CLOSING
+        self.close_sent = CloseConnection(code, reason)
         return self._frame(_CLOSE, payload)
 
-    def _require_open(self, event) -> None:
+    def _require_open(self, event: Event) -> None:
         if self.state is not _OPEN:
             raise InvalidState(f"cannot send {type(event).__name__} while the connection is {self.state.value}")
 
-    def _frame(self, opcode: int, payload, fin: bool = True, rsv: int = 0) -> bytes:
+    def _frame(self, opcode: int, payload: Buffer, fin: bool = True, rsv: int = 0) -> bytes:
         if self._is_client:
             return encode_frame(opcode, payload, fin=fin, rsv=rsv, mask_key=self._encoder.mask_key())
         return encode_frame(opcode, payload, fin=fin, rsv=rsv)
 
-    def _open(self, subprotocol, extensions, deflate_parameters=None) -> None:
+    def _open(
+        self, subprotocol: str | None, extensions: Iterable[str], deflate_parameters: DeflateParameters | None = None
+    ) -> None:
         self.subprotocol = subprotocol
         self.extensions = list(extensions)
         max_frame_size = self.max_frame_size
         if deflate_parameters is not None:
             self.deflate_parameters = deflate_parameters
             is_server = not self._is_client
-            policy = self.deflate
+            # Set: the policy that negotiated the parameters, or the default one (opened=True).
+            policy: PerMessageDeflate = self.deflate  # type: ignore[assignment]
             self._compressor = Compressor(
                 deflate_parameters, is_server=is_server, compress_level=policy.compress_level, mem_level=policy.mem_level
             )
@@ -523,13 +575,13 @@ class Connection:
 
     # -- handshake hooks, per role ---------------------------------------------------------------
 
-    def _receive_handshake(self, data) -> None:
+    def _receive_handshake(self, data: _BytesLike) -> None:
         raise NotImplementedError
 
     def _receive_handshake_eof(self) -> None:
         raise NotImplementedError
 
-    def _send_handshake(self, event) -> bytes:
+    def _send_handshake(self, event: Event) -> bytes:
         raise TypeError(f"cannot send {type(event).__name__}")
 
 
@@ -545,9 +597,9 @@ class ServerConnection(Connection):
     Frames that arrive before that answer are kept, up to ``MAX_DATA_BEFORE_ACCEPT`` bytes (1 MiB; the
     request is answered with 400 beyond), and decoded at once when the connection is accepted: with
     permessage-deflate that can inflate ~1000-fold, so stop feeding bytes after the :class:`Request`
-    until it is answered (the asyncio layer stops within 1 KiB of the request's end).
-    ``opened=True`` starts in the open state, for servers that did the HTTP upgrade themselves (see
-    :mod:`wsframe.handshake` for the helpers); ``subprotocol`` then says what was negotiated.
+    until it is answered (the asyncio layer stops within 1 KiB of the request's end). The ``deflate``
+    policy is applied when the request is accepted, so a server may set it per request until then
+    (None declines compression).
 
     A request that is not an acceptable upgrade is answered automatically (its HandshakeError's status,
     queued in :meth:`data_to_send`). When the head was well-formed HTTP, the error raised from
@@ -558,13 +610,11 @@ class ServerConnection(Connection):
     def __init__(
         self,
         *,
-        subprotocols=(),
-        origins=None,
+        subprotocols: Iterable[str] = (),
+        origins: _OriginPolicy = None,
         max_request_line: int = 8192,
         max_request_head: int = 65536,
-        opened: bool = False,
-        subprotocol: str | None = None,
-        **options,
+        **options: Any,
     ) -> None:
         super().__init__(**options)
         self.supported_subprotocols = list(subprotocols)
@@ -573,19 +623,16 @@ class ServerConnection(Connection):
         self._request: handshake.ClientHandshake | None = None
         self._data_before_accept: list[bytes] = []  # frames received while the request waits for an answer
         self._data_before_accept_size = 0
-        self._deflate_answer = None  # (response extension value, agreed parameters) or None
-        if opened:
-            self._open(subprotocol, ())
 
     @property
-    def origins(self):
+    def origins(self) -> _OriginPolicy:
         return self._origins
 
     @origins.setter
-    def origins(self, policy) -> None:
+    def origins(self, policy: _OriginPolicy) -> None:
         self._origins = check_origin_policy(policy)
 
-    def _receive_handshake(self, data) -> None:
+    def _receive_handshake(self, data: _BytesLike) -> None:
         if self._request is not None:
             self._hold_until_answered(data)
             return
@@ -607,8 +654,6 @@ class ServerConnection(Connection):
         self._hold_until_answered(self._reader.remaining)
         if self.state is _CLOSED:
             return  # refused already: too much data came with the request
-        if self.deflate is not None:
-            self._deflate_answer = self.deflate.accept(checked.extensions)
         self._events.append(
             Request(
                 host=checked.host,
@@ -625,7 +670,7 @@ class ServerConnection(Connection):
         if self._request is None:
             self._error = HandshakeError("connection closed during the handshake", 400)
 
-    def _hold_until_answered(self, data) -> None:
+    def _hold_until_answered(self, data: _BytesLike) -> None:
         """Keeps frames that arrive before the answer to the request, up to MAX_DATA_BEFORE_ACCEPT bytes."""
         if not data:
             return
@@ -637,7 +682,7 @@ class ServerConnection(Connection):
             return
         self._data_before_accept.append(bytes(data))  # a list: appending to one bytes object is quadratic
 
-    def _check_origin(self, origin) -> None:
+    def _check_origin(self, origin: str | None) -> None:
         policy = self._origins
         if policy is None:
             return
@@ -649,11 +694,13 @@ class ServerConnection(Connection):
             raise HandshakeError(f"origin {origin!r} not allowed", 403)
 
     def _reject_automatically(self, exc: HandshakeError) -> None:
-        self._outgoing += handshake.build_rejection(exc.status, headers=exc.headers, body=str(exc).encode())
+        self._outgoing += handshake.build_rejection(
+            exc.status, headers=exc.headers, body=str(exc).encode()  # type: ignore[arg-type]  # None: client side only
+        )
         self.state = ConnectionState.CLOSED
         self._error = exc
 
-    def _send_handshake(self, event) -> bytes:
+    def _send_handshake(self, event: Event) -> bytes:
         if self.state is not ConnectionState.CONNECTING or self._request is None:
             raise InvalidState(f"cannot send {type(event).__name__} now: no request is waiting for an answer")
         if isinstance(event, AcceptConnection):
@@ -663,7 +710,9 @@ class ServerConnection(Connection):
                 subprotocol = handshake.select_subprotocol(offered, self.supported_subprotocols)
             elif subprotocol not in offered:
                 raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")
-            extensions, parameters = self._deflate_answer or (None, None)
+            # The policy in effect now decides: the application may change ``deflate`` until it answers.
+            answer = self.deflate.accept(self._request.extensions) if self.deflate is not None else None
+            extensions, parameters = answer or (None, None)
             response = handshake.build_accept(
                 self._request.key, subprotocol=subprotocol, extensions=extensions, extra_headers=event.extra_headers
             )
@@ -690,13 +739,13 @@ class ClientConnection(Connection):
 
     _is_client = True
 
-    def __init__(self, *, max_response_head: int = 65536, max_response_body: int = 65536, **options) -> None:
+    def __init__(self, *, max_response_head: int = 65536, max_response_body: int = 65536, **options: Any) -> None:
         super().__init__(**options)
         self._reader = handshake.ResponseReader(max_head=max_response_head, max_body=max_response_body)
         self._key: str | None = None
         self._offered_subprotocols: list[str] = []
 
-    def _send_handshake(self, event) -> bytes:
+    def _send_handshake(self, event: Event) -> bytes:
         if not isinstance(event, Request):
             raise TypeError(f"cannot send {type(event).__name__}")
         if self._key is not None or self.state is not ConnectionState.CONNECTING:
@@ -713,7 +762,7 @@ class ClientConnection(Connection):
             extra_headers=event.headers,
         )
 
-    def _receive_handshake(self, data) -> None:
+    def _receive_handshake(self, data: _BytesLike) -> None:
         if self._key is None:
             raise InvalidState("data received before the upgrade request was sent")
         try:
@@ -732,7 +781,7 @@ class ClientConnection(Connection):
             return
         self._handle_response(response)
 
-    def _handle_response(self, response) -> None:
+    def _handle_response(self, response: handshake.HTTPResponse) -> None:
         if response.status != 101:
             self.state = ConnectionState.CLOSED
             self._events.append(RejectConnection(response.status, response.headers, response.body))
@@ -740,7 +789,7 @@ class ClientConnection(Connection):
         try:
             subprotocol, extensions = handshake.check_response(
                 response,
-                self._key,
+                self._key,  # type: ignore[arg-type]  # a response is read only after the request was sent
                 subprotocols=self._offered_subprotocols,
                 extensions_offered=[DEFLATE] if self.deflate is not None else [],
             )
@@ -748,7 +797,7 @@ class ClientConnection(Connection):
             for name, params in extensions:
                 if parameters is not None:
                     raise HandshakeError(f"extension {name} accepted twice", status=None)
-                parameters = self.deflate.check_response(params)
+                parameters = self.deflate.check_response(params)  # type: ignore[union-attr]  # only if offered
         except HandshakeError as exc:
             self._client_handshake_failed(exc)
             return
@@ -763,7 +812,7 @@ class ClientConnection(Connection):
         self._error = exc
 
 
-def check_origin_policy(policy):
+def check_origin_policy(policy: _OriginPolicy) -> _OriginPolicy:
     """Returns ``policy`` if it can be a server's ``origins`` policy; TypeError for a string.
 
     ``origin in "https://a.example"`` would test for a substring and let ``Origin: a`` in.

@@ -66,6 +66,14 @@ from dataclasses import dataclass
 
 from .errors import HandshakeError, MessageTooBig, ProtocolError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from typing_extensions import Buffer
+
+    _Params = Iterable[tuple[str, str | None]]  # an extension's parameters: [(name, value or None), ...]
+
 __all__ = [
     "EXTENSION_NAME",
     "DeflateParameters",
@@ -130,7 +138,7 @@ def _extension_value(params: DeflateParameters, *, explicit_server_bits: bool) -
     return "; ".join(parts)
 
 
-def _parse_params(params, *, client_bits_needs_value: bool) -> dict[str, int | None]:
+def _parse_params(params: _Params, *, client_bits_needs_value: bool) -> dict[str, int | None]:
     """Checks one offer's or response's parameters: ``{name: window bits or None}``; ValueError if invalid.
 
     Parameter names are matched case-insensitively. ``client_max_window_bits`` may lack a value only in
@@ -156,12 +164,12 @@ def _parse_params(params, *, client_bits_needs_value: bool) -> dict[str, int | N
     return parsed
 
 
-def _check_window_bits(name: str, bits) -> None:
+def _check_window_bits(name: str, bits: int | None) -> None:
     if bits is not None and (type(bits) is not int or not 8 <= bits <= 15):
         raise ValueError(f"{name} must be None or an int from 8 to 15, got {bits!r}")
 
 
-def _check_int(name: str, value, low: int, high: int | None) -> None:
+def _check_int(name: str, value: int, low: int, high: int | None) -> None:
     if type(value) is not int or value < low or (high is not None and value > high):
         limit = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise ValueError(f"{name} must be an int {limit}, got {value!r}")
@@ -205,7 +213,7 @@ class PerMessageDeflate:
 
     # -- server side -----------------------------------------------------------------------------
 
-    def accept(self, offers) -> tuple[str, DeflateParameters] | None:
+    def accept(self, offers: Iterable[tuple[str, _Params]]) -> tuple[str, DeflateParameters] | None:
         """Server side: answers the client's first acceptable permessage-deflate offer (RFC 7692 5.1, 7.1).
 
         ``offers`` is the parsed ``Sec-WebSocket-Extensions`` request header ``[(name, [(param, value or
@@ -255,7 +263,7 @@ class PerMessageDeflate:
             parts.append(_CLIENT_BITS)
         return "; ".join(parts)
 
-    def check_response(self, params) -> DeflateParameters:
+    def check_response(self, params: _Params) -> DeflateParameters:
         """Client side: the agreed parameters from the server's permessage-deflate ``[(param, value)]``.
 
         Raises HandshakeError (status None) when the response breaks RFC 7692 section 7.1 or our offer:
@@ -315,7 +323,7 @@ class Compressor:
         # A full flush ends with the same empty stored block as a sync flush and forgets the window.
         self._flush_mode = zlib.Z_FULL_FLUSH if no_takeover else zlib.Z_SYNC_FLUSH
 
-    def compress(self, payload) -> bytes:
+    def compress(self, payload: Buffer) -> bytes:
         """The compressed payload of one whole message (a bytes-like ``payload``), sync tail stripped."""
         deflater = self._deflater
         data = deflater.compress(payload) + deflater.flush(self._flush_mode)
@@ -347,7 +355,7 @@ class Decompressor:
         self._size = 0  # inflated bytes of the current message
         self._fed = False  # whether the current message had compressed bytes yet
 
-    def decompress(self, data, final: bool) -> bytes:
+    def decompress(self, data: Buffer, final: bool) -> bytes:
         """Inflates one frame's payload of a compressed message; ``final`` for its last frame.
 
         Raises MessageTooBig when the message inflates past ``max_size`` bytes (having produced at most one
@@ -365,7 +373,8 @@ class Decompressor:
             except zlib.error as exc:
                 raise _invalid_data(exc) from None
             if len(out) == max_length and max_length:
-                raise _too_big(self._max_size)
+                del out  # the error's traceback keeps this frame's locals alive, not the inflated bytes
+                raise _too_big(self._max_size)  # type: ignore[arg-type]  # max_length is 0 without a limit
             if inflater.eof:
                 _check_after_final_block(inflater)
                 self._inflater = None
@@ -385,6 +394,7 @@ class Decompressor:
         except zlib.error as exc:
             raise _invalid_data(exc) from None
         if max_size is not None and self._size + len(out) > max_size:
+            del out  # as above: not the inflated bytes in the traceback
             raise _too_big(max_size)
         if inflater.eof:
             _check_after_final_block(inflater)
@@ -407,7 +417,7 @@ def _too_big(max_size: int) -> MessageTooBig:
     return MessageTooBig(f"message of more than {max_size} bytes after decompression")
 
 
-def _check_after_final_block(inflater) -> None:
+def _check_after_final_block(inflater: zlib._Decompress) -> None:
     # A final block (BFINAL, RFC 7692 7.2.3.5) ends the stream, and the next message starts a new one;
     # only the tail, or the part of it still to come, may follow it.
     if inflater.unused_data not in _AFTER_FINAL_BLOCK:

@@ -5,6 +5,14 @@ connection, an HTTP status for errors in the opening handshake. This module impo
 so the hot path (native and fallback alike) raises these same classes.
 """
 
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .handshake import HTTPRequest
+
 __all__ = [
     "WebSocketError",
     "ProtocolError",
@@ -64,7 +72,13 @@ class HandshakeError(WebSocketError):
     On the client side (an invalid response from the server) :attr:`status` is None.
     """
 
-    def __init__(self, message: str, status: int | None = 400, headers=(), request=None) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int | None = 400,
+        headers: Iterable[tuple[str, str]] = (),
+        request: HTTPRequest | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.headers = list(headers)
@@ -77,7 +91,7 @@ class HandshakeRejected(HandshakeError):
     :attr:`status`, :attr:`headers` and :attr:`body` are the server's response.
     """
 
-    def __init__(self, status: int, headers, body: bytes) -> None:
+    def __init__(self, status: int, headers: Iterable[tuple[str, str]], body: bytes) -> None:
         super().__init__(f"server rejected the WebSocket upgrade with HTTP {status}", status, headers)
         self.body = body
 

@@ -11,6 +11,17 @@ from __future__ import annotations
 
 import operator
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from typing_extensions import Self
+
+    from .handshake import Extension
+    _MessageTuple = tuple[str | bytes, bool]
+else:
+    _MessageTuple = tuple
+
 __all__ = [
     "Event",
     "Request",
@@ -29,23 +40,23 @@ class Event:
     """Base class of every event: value equality and a readable repr over ``__slots__``."""
 
     __slots__ = ()
-    _fields: tuple = ()
+    _fields: tuple[str, ...] = ()
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls._fields = cls._fields + tuple(cls.__dict__.get("__slots__", ()))
 
-    def _values(self):
+    def _values(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self._fields)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
         return self._values() == other._values()
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and mutable
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({fields})"
 
@@ -55,7 +66,15 @@ class Request(Event):
 
     __slots__ = ("host", "target", "origin", "subprotocols", "extensions", "headers")
 
-    def __init__(self, host, target, origin=None, subprotocols=(), extensions=(), headers=()):
+    def __init__(
+        self,
+        host: str,
+        target: str,
+        origin: str | None = None,
+        subprotocols: Iterable[str] = (),
+        extensions: Iterable[Extension] = (),
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
         self.host = host
         self.target = target
         self.origin = origin
@@ -70,7 +89,12 @@ class AcceptConnection(Event):
 
     __slots__ = ("subprotocol", "extensions", "extra_headers")
 
-    def __init__(self, subprotocol=None, extensions=(), extra_headers=()):
+    def __init__(
+        self,
+        subprotocol: str | None = None,
+        extensions: Iterable[Extension] = (),
+        extra_headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
         self.subprotocol = subprotocol
         self.extensions = list(extensions)
         self.extra_headers = list(extra_headers)
@@ -81,13 +105,13 @@ class RejectConnection(Event):
 
     __slots__ = ("status_code", "headers", "body")
 
-    def __init__(self, status_code=400, headers=(), body=b""):
+    def __init__(self, status_code: int = 400, headers: Iterable[tuple[str, str]] = (), body: bytes = b"") -> None:
         self.status_code = status_code
         self.headers = list(headers)
         self.body = body
 
 
-class Message(Event, tuple):
+class Message(Event, _MessageTuple):
     """A data message, or in streaming mode a piece of one (``message_finished`` tells which).
 
     A tuple ``(data, message_finished)`` underneath, which the frame decoder creates directly; it still
@@ -97,25 +121,33 @@ class Message(Event, tuple):
     __slots__ = ()
     _fields = ("data", "message_finished")
 
-    def __new__(cls, data, message_finished=True):
+    def __new__(cls, data: str | bytes, message_finished: bool = True) -> Self:
         return tuple.__new__(cls, (data, message_finished))
 
-    data = property(operator.itemgetter(0), doc="The message's payload: str for text, bytes for binary.")
-    message_finished = property(operator.itemgetter(1), doc="False for a piece that more pieces follow.")
+    if TYPE_CHECKING:  # what the properties below give
 
-    def __eq__(self, other):
+        @property
+        def data(self) -> str | bytes: ...
+        @property
+        def message_finished(self) -> bool: ...
+
+    else:
+        data = property(operator.itemgetter(0), doc="The message's payload: str for text, bytes for binary.")
+        message_finished = property(operator.itemgetter(1), doc="False for a piece that more pieces follow.")
+
+    def __eq__(self, other: object) -> bool:
         if type(other) is type(self):
             return tuple.__eq__(self, other)
         # A plain tuple (or another message type) would otherwise compare equal as a tuple.
         return False if isinstance(other, tuple) else NotImplemented
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
         return equal if equal is NotImplemented else not equal
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # as every event
 
-    def __getnewargs__(self):
+    def __getnewargs__(self) -> tuple[str | bytes | bool, ...]:
         # tuple's would pass the pair as one argument; copy and pickle call __new__ with these.
         return tuple(self)
 
@@ -125,11 +157,23 @@ class TextMessage(Message):
 
     __slots__ = ()
 
+    if TYPE_CHECKING:
+
+        def __new__(cls, data: str, message_finished: bool = True) -> Self: ...
+        @property
+        def data(self) -> str: ...
+
 
 class BytesMessage(Message):
     """A binary message: ``data`` is bytes."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        def __new__(cls, data: bytes, message_finished: bool = True) -> Self: ...
+        @property
+        def data(self) -> bytes: ...
 
 
 class Ping(Event):
@@ -137,10 +181,10 @@ class Ping(Event):
 
     __slots__ = ("payload",)
 
-    def __init__(self, payload=b""):
+    def __init__(self, payload: bytes = b"") -> None:
         self.payload = payload
 
-    def response(self):
+    def response(self) -> Pong:
         """The pong that answers this ping."""
         return Pong(self.payload)
 
@@ -150,7 +194,7 @@ class Pong(Event):
 
     __slots__ = ("payload",)
 
-    def __init__(self, payload=b""):
+    def __init__(self, payload: bytes = b"") -> None:
         self.payload = payload
 
 
@@ -159,10 +203,10 @@ class CloseConnection(Event):
 
     __slots__ = ("code", "reason")
 
-    def __init__(self, code=1000, reason=""):
+    def __init__(self, code: int = 1000, reason: str = "") -> None:
         self.code = code
         self.reason = reason
 
-    def response(self):
+    def response(self) -> CloseConnection:
         """The close frame that answers this one (same code; 1005 is answered with no code)."""
         return CloseConnection(self.code, "")

@@ -31,6 +31,8 @@ header names that are not tokens, values that are not an RFC 9110 5.5 field-valu
 and obs-text, with spaces and tabs only inside), and statuses that are not an int for a final response.
 """
 
+from __future__ import annotations
+
 import base64
 import binascii
 import hashlib
@@ -41,6 +43,13 @@ import secrets
 from dataclasses import dataclass
 
 from .errors import HandshakeError, HandshakeRejected
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable, Sequence
+    from typing import Any
+
+    from typing_extensions import Buffer
 
 __all__ = [
     "GUID",
@@ -65,7 +74,9 @@ __all__ = [
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-Extensions = list[tuple[str, list[tuple[str, str | None]]]]
+# An extension as offered or accepted: (name, [(param, value or None), ...]).
+Extension = tuple[str, list[tuple[str, str | None]]]
+Extensions = list[Extension]
 
 _TCHARS = "!#$%&'*+\\-.^_`|~0-9A-Za-z"
 _TOKEN = re.compile(f"[{_TCHARS}]+")
@@ -131,13 +142,13 @@ class ClientHandshake:
     headers: list[tuple[str, str]]
 
 
-def header_values(headers, name: str) -> list[str]:
+def header_values(headers: Iterable[tuple[str, str]], name: str) -> list[str]:
     """All values of header ``name`` (case-insensitive), in received order."""
     name = name.lower()
     return [value for header, value in headers if header.lower() == name]
 
 
-def header_tokens(headers, name: str) -> list[str]:
+def header_tokens(headers: Iterable[tuple[str, str]], name: str) -> list[str]:
     """The comma-separated elements of every ``name`` header, stripped, empty elements dropped."""
     return [
         element
@@ -147,7 +158,7 @@ def header_tokens(headers, name: str) -> list[str]:
     ]
 
 
-def _as_bytes(data):
+def _as_bytes(data: Buffer) -> bytes | bytearray:
     """``data`` as something with ``find``: bytes and bytearray as they are, other buffers copied."""
     return data if isinstance(data, (bytes, bytearray)) else bytes(data)
 
@@ -168,8 +179,8 @@ class _HeadReader:
         self.remaining = b""
         self._partial = bytearray()
         self._head_size = 0
-        self._start = None
-        self._headers = []
+        self._start: Any = None  # the parsed start line (see _parse_start_line) once it is in
+        self._headers: list[tuple[str, str]] = []
 
     def _error(self, message: str, status: int = 400) -> HandshakeError:
         return HandshakeError(message, status if self._fail_status is not None else None)
@@ -179,7 +190,7 @@ class _HeadReader:
             return self._error(f"start line longer than {self.max_line} bytes", self._START_TOO_LONG)
         return self._error(f"header line longer than {self.max_line} bytes", 431)
 
-    def _feed_head(self, data, pos: int) -> int | None:
+    def _feed_head(self, data: bytes | bytearray, pos: int) -> int | None:
         """Consume head lines of ``data`` from ``pos``; the index after the blank line, or None."""
         while True:
             end = data.find(b"\n", pos)
@@ -224,7 +235,7 @@ class _HeadReader:
             raise self._error(f"invalid character in the value of header {name.decode()}")
         return name.decode("ascii"), value.decode("latin-1")
 
-    def _parse_start_line(self, line: bytes):
+    def _parse_start_line(self, line: bytes) -> tuple[str | int, str]:
         raise NotImplementedError
 
     def _eof_during_head(self) -> HandshakeError:
@@ -243,9 +254,9 @@ class RequestReader(_HeadReader):
 
     def __init__(self, max_line: int = 8192, max_head: int = 65536, max_headers: int = 128) -> None:
         super().__init__(max_line, max_head, max_headers)
-        self._request = None
+        self._request: HTTPRequest | None = None
 
-    def feed(self, data) -> HTTPRequest | None:
+    def feed(self, data: Buffer) -> HTTPRequest | None:
         """Parse more received bytes; the request once its head is complete, else None."""
         if self._request is not None:
             raise RuntimeError("the request is already complete")
@@ -286,6 +297,7 @@ class ResponseReader(_HeadReader):
     there (the connection is failing anyway). With a Transfer-Encoding the response ends at its head
     and the undecoded body stays in :attr:`remaining`. Errors raise :class:`HandshakeError` with
     ``status=None``. HTTP/1.0 is accepted for non-101 responses so that their status reaches the caller.
+    With ``return_interim=True`` an interim response is returned instead, complete at its head.
     """
 
     _fail_status = None
@@ -297,16 +309,18 @@ class ResponseReader(_HeadReader):
         max_headers: int = 128,
         max_body: int = 65536,
         max_interim: int = 8,
+        return_interim: bool = False,
     ) -> None:
         super().__init__(max_line, max_head, max_headers)
         self.max_body = max_body
         self.max_interim = max_interim
+        self.return_interim = return_interim
         self._interim_count = 0
         self._state = _HEAD
         self._body = bytearray()
-        self._body_length = 0
+        self._body_length: int | None = 0  # None: the body ends at EOF
 
-    def feed(self, data) -> HTTPResponse | None:
+    def feed(self, data: Buffer) -> HTTPResponse | None:
         """Parse more received bytes; the response once complete, else None."""
         if self._state == _DONE:
             raise RuntimeError("the response is already complete")
@@ -318,13 +332,13 @@ class ResponseReader(_HeadReader):
                 return None
             pos = end
             status = self._start[0]
-            if 100 <= status < 200 and status != 101:
+            if 100 <= status < 200 and status != 101 and not self.return_interim:
                 self._interim_count += 1
                 if self._interim_count > self.max_interim:
                     raise self._error(f"more than {self.max_interim} interim 1xx responses")
                 self._start, self._headers = None, []  # the head size keeps counting across them
                 continue
-            if status == 101 or status == 204 or status == 304:
+            if 100 <= status < 200 or status == 204 or status == 304:
                 return self._finish(data[pos:])
             if header_values(self._headers, "Transfer-Encoding"):
                 return self._finish(data[pos:])
@@ -335,7 +349,7 @@ class ResponseReader(_HeadReader):
                 return self._finish(data[pos:])
             else:
                 self._state = _BODY_BY_LENGTH
-        wanted = self.max_body if self._state == _BODY_TO_EOF else min(self._body_length, self.max_body)
+        wanted = self.max_body if self._body_length is None else min(self._body_length, self.max_body)
         taken = data[pos : pos + wanted - len(self._body)]
         self._body += taken
         if len(self._body) == wanted:
@@ -353,7 +367,7 @@ class ResponseReader(_HeadReader):
             raise self._error(f"connection closed after {len(self._body)} of {self._body_length} body bytes")
         return self._finish(b"")
 
-    def _finish(self, rest) -> HTTPResponse:
+    def _finish(self, rest: Buffer) -> HTTPResponse:
         self._state = _DONE
         self.remaining = bytes(rest)
         status, reason = self._start
@@ -402,7 +416,7 @@ def _request_host(target: str, host_header: str) -> str:
         raise HandshakeError(f"Host header {host_header[:64]!r} is not a valid host[:port]")
     if target.startswith("/"):
         return host_header
-    authority = re.match("[^/]*//([^/?#]*)", target).group(1)
+    authority = re.match("[^/]*//([^/?#]*)", target).group(1)  # type: ignore[union-attr]  # an http(s) URI
     if "@" in authority:
         raise HandshakeError("userinfo in the request target")
     if not _is_host(authority):
@@ -410,16 +424,20 @@ def _request_host(target: str, host_header: str) -> str:
     return authority
 
 
-def _single_header(headers, name: str, *, required: bool = True) -> str | None:
-    """The one value of header ``name``; 400 if it is repeated, or missing and ``required``."""
+def _optional_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The one value of header ``name``, or None if there is none; 400 if it is repeated."""
     values = header_values(headers, name)
     if len(values) > 1:
         raise HandshakeError(f"more than one {name} header")
-    if not values:
-        if required:
-            raise HandshakeError(f"missing {name} header")
-        return None
-    return values[0]
+    return values[0] if values else None
+
+
+def _single_header(headers: Iterable[tuple[str, str]], name: str) -> str:
+    """The one value of header ``name``; 400 if it is repeated or missing."""
+    value = _optional_header(headers, name)
+    if value is None:
+        raise HandshakeError(f"missing {name} header")
+    return value
 
 
 def check_request(request: HTTPRequest) -> ClientHandshake:
@@ -447,7 +465,7 @@ def check_request(request: HTTPRequest) -> ClientHandshake:
     host = _request_host(target, host)
     if header_values(headers, "Transfer-Encoding") or any(v != "0" for v in header_values(headers, "Content-Length")):
         raise HandshakeError("a WebSocket upgrade request must not have a body")
-    version = _single_header(headers, "Sec-WebSocket-Version", required=False)
+    version = _optional_header(headers, "Sec-WebSocket-Version")
     if version != "13":
         what = "missing Sec-WebSocket-Version" if version is None else f"unsupported Sec-WebSocket-Version {version!r}"
         raise HandshakeError(f"{what}: only version 13 is supported", 426, [("Sec-WebSocket-Version", "13")])
@@ -458,7 +476,7 @@ def check_request(request: HTTPRequest) -> ClientHandshake:
         raise HandshakeError(f"Sec-WebSocket-Key {key[:64]!r} is not base64") from None
     if len(decoded) != 16:
         raise HandshakeError(f"Sec-WebSocket-Key decodes to {len(decoded)} bytes instead of 16")
-    origin = _single_header(headers, "Origin", required=False)
+    origin = _optional_header(headers, "Origin")
     subprotocols = header_tokens(headers, "Sec-WebSocket-Protocol")
     for subprotocol in subprotocols:
         if not _is_token(subprotocol):
@@ -479,7 +497,7 @@ def _parse_extension_list(value: str, extensions: Extensions) -> None:
 
     def skip_ows() -> None:
         nonlocal pos
-        pos = _OWS.match(value, pos).end()
+        pos = _OWS.match(value, pos).end()  # type: ignore[union-attr]  # it matches the empty string
 
     def token(what: str) -> str:
         nonlocal pos
@@ -528,7 +546,7 @@ def parse_extensions(values: list[str]) -> Extensions:
 
     A parameter without a value has value None; quoted values are unescaped. Malformed: HandshakeError(400).
     """
-    extensions = []
+    extensions: Extensions = []
     for value in values:
         try:
             _parse_extension_list(value, extensions)
@@ -537,7 +555,7 @@ def parse_extensions(values: list[str]) -> Extensions:
     return extensions
 
 
-def format_extensions(extensions) -> str:
+def format_extensions(extensions: Iterable[tuple[str, Collection[tuple[str, str | None]]]]) -> str:
     """The Sec-WebSocket-Extensions value for ``[(name, [(param, value or None)])]``; ValueError on non-tokens."""
     elements = []
     for name, params in extensions:
@@ -550,7 +568,7 @@ def format_extensions(extensions) -> str:
     return ", ".join(elements)
 
 
-def _check_headers(headers) -> list[tuple[str, str]]:
+def _check_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """``headers`` as a list, each checked as the readers would (TypeError, ValueError with the reason)."""
     checked = []
     for header in headers:
@@ -570,12 +588,18 @@ def _check_headers(headers) -> list[tuple[str, str]]:
     return checked
 
 
-def _encode_head(start_line: str, headers) -> bytes:
+def _encode_head(start_line: str, headers: Iterable[tuple[str, str]]) -> bytes:
     lines = [f"{name}: {value}\r\n" for name, value in _check_headers(headers)]
     return "".join([start_line, *lines, "\r\n"]).encode("latin-1")
 
 
-def build_accept(key: str, *, subprotocol: str | None = None, extensions: str | None = None, extra_headers=()) -> bytes:
+def build_accept(
+    key: str,
+    *,
+    subprotocol: str | None = None,
+    extensions: str | None = None,
+    extra_headers: Iterable[tuple[str, str]] = (),
+) -> bytes:
     """The server's 101 Switching Protocols response to a request with Sec-WebSocket-Key ``key``.
 
     ``extensions`` is a Sec-WebSocket-Extensions value (see :func:`format_extensions`).
@@ -591,7 +615,9 @@ def build_accept(key: str, *, subprotocol: str | None = None, extensions: str | 
     return _encode_head("HTTP/1.1 101 Switching Protocols\r\n", headers)
 
 
-def build_rejection(status: int, *, headers=(), body: bytes = b"") -> bytes:
+def build_rejection(
+    status: int, *, headers: Iterable[tuple[str, str]] = (), body: bytes | bytearray | memoryview = b""
+) -> bytes:
     """An HTTP/1.1 response refusing the upgrade, which closes the connection.
 
     Adds Content-Length, Content-Type text/plain when there is a body and none is given, and the
@@ -630,9 +656,9 @@ def build_request(
     key: str,
     *,
     origin: str | None = None,
-    subprotocols=(),
+    subprotocols: Sequence[str] = (),
     extensions: str | None = None,
-    extra_headers=(),
+    extra_headers: Iterable[tuple[str, str]] = (),
 ) -> bytes:
     """The client's upgrade request: ``GET target HTTP/1.1`` with the RFC 6455 4.1 headers.
 
@@ -665,7 +691,7 @@ def build_request(
 
 
 def check_response(
-    response: HTTPResponse, key: str, *, subprotocols=(), extensions_offered=()
+    response: HTTPResponse, key: str, *, subprotocols: Collection[str] = (), extensions_offered: Collection[str] = ()
 ) -> tuple[str | None, Extensions]:
     """Validate the server's answer to a request with Sec-WebSocket-Key ``key`` (RFC 6455 4.1).
 

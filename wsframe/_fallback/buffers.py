@@ -1,8 +1,15 @@
 """Buffer access shared by the pure-Python hot path: the same errors as src/buffers.pxi."""
 
+from __future__ import annotations
 
-def contiguous_bytes(obj) -> memoryview:
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+
+def contiguous_bytes(obj: Buffer) -> memoryview:
     """A flat unsigned-byte view of obj's raw bytes; TypeError for non-buffers and non-contiguous buffers."""
+    view: memoryview | None
     try:
         view = memoryview(obj)
     except TypeError:

@@ -4,6 +4,8 @@ The pure-Python reference for ``src/framing.pxi``: the same results and the same
 same order (see src/CONTRACT.md, section 3).
 """
 
+from __future__ import annotations
+
 import operator
 import os
 import struct
@@ -13,6 +15,18 @@ from ..errors import InvalidUTF8, MessageTooBig, ProtocolError
 from .buffers import contiguous_bytes
 from .mask import mask, xor_with_key
 from .utf8 import Utf8Validator
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
+    from typing_extensions import Buffer
+
+    # (fin, rsv, opcode, payload_length, mask_key, header_length)
+    _Header: TypeAlias = tuple[bool, int, int, int, bytes | None, int]
+    # A frame tuple (opcode, fin, rsv, payload), or in message mode a message object (a tuple subclass).
+    _Item: TypeAlias = tuple[Any, ...]
+    _MessageTypes: TypeAlias = tuple[type[tuple[Any, ...]], type[tuple[Any, ...]]]
 
 __all__ = ["encode_header", "encode_frame", "FrameEncoder", "decode_header", "FrameDecoder"]
 
@@ -27,7 +41,7 @@ _MASK_POOL_SIZE = 4096  # random bytes drawn per os.urandom call: 1024 mask keys
 _RESERVED_OPCODES = frozenset((3, 4, 5, 6, 7, 11, 12, 13, 14, 15))
 
 
-def _first_byte(opcode, fin, rsv) -> int:
+def _first_byte(opcode: int, fin: bool, rsv: int) -> int:
     """FIN, RSV1-3 and opcode as the header's first byte, after checking the argument ranges."""
     opcode = operator.index(opcode)
     if not 0 <= opcode <= 15:
@@ -38,7 +52,7 @@ def _first_byte(opcode, fin, rsv) -> int:
     return (0x80 if fin else 0) | rsv << 4 | opcode
 
 
-def _mask_key(mask_key):
+def _mask_key(mask_key: Buffer | None) -> bytes | None:
     """The 4-byte key as bytes, or None."""
     if mask_key is None:
         return None
@@ -48,7 +62,7 @@ def _mask_key(mask_key):
     return bytes(key)
 
 
-def _header(first: int, length: int, key) -> bytes:
+def _header(first: int, length: int, key: bytes | None) -> bytes:
     """The header with the minimal length encoding, then the mask key if any."""
     mask_bit = 0 if key is None else 0x80
     if length < 126:
@@ -60,7 +74,9 @@ def _header(first: int, length: int, key) -> bytes:
     return header if key is None else header + key
 
 
-def encode_header(opcode, length, *, fin=True, rsv=0, mask_key=None) -> bytes:
+def encode_header(
+    opcode: int, length: int, *, fin: bool = True, rsv: int = 0, mask_key: Buffer | None = None
+) -> bytes:
     """The header of a frame with a payload of ``length`` bytes (masked when ``mask_key`` is given)."""
     first = _first_byte(opcode, fin, rsv)
     length = operator.index(length)
@@ -69,7 +85,9 @@ def encode_header(opcode, length, *, fin=True, rsv=0, mask_key=None) -> bytes:
     return _header(first, length, _mask_key(mask_key))
 
 
-def encode_frame(opcode, payload, *, fin=True, rsv=0, mask_key=None) -> bytes:
+def encode_frame(
+    opcode: int, payload: Buffer, *, fin: bool = True, rsv: int = 0, mask_key: Buffer | None = None
+) -> bytes:
     """A whole frame, header and payload (masked with ``mask_key`` if given), as one bytes object."""
     first = _first_byte(opcode, fin, rsv)
     data = contiguous_bytes(payload)
@@ -86,9 +104,9 @@ class FrameEncoder:
     drawn in batches so that a small frame does not cost a system call.
     """
 
-    def __init__(self, *, mask):
+    def __init__(self, *, mask: bool) -> None:
         self._masked = bool(mask)
-        self._keys = []  # unused keys of the last batch
+        self._keys: list[bytes] = []  # unused keys of the last batch
 
     def mask_key(self) -> bytes:
         """A fresh mask key (4 bytes) from the same source, for the frames built elsewhere."""
@@ -98,31 +116,31 @@ class FrameEncoder:
             keys = self._keys = [pool[start : start + 4] for start in range(0, _MASK_POOL_SIZE, 4)]
         return keys.pop()
 
-    def _frame(self, first: int, data) -> bytes:
+    def _frame(self, first: int, data: bytes | memoryview) -> bytes:
         if self._masked:
             key = self.mask_key()
             return _header(first, len(data), key) + mask(data, key)
         return _header(first, len(data), None) + data
 
-    def text(self, text) -> bytes:
+    def text(self, text: str) -> bytes:
         """The frame of a whole text message: ``text`` (a str) encoded as UTF-8."""
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
         return self._frame(0x81, text.encode())
 
-    def binary(self, data) -> bytes:
+    def binary(self, data: Buffer) -> bytes:
         """The frame of a whole binary message: ``data``, any contiguous bytes-like object."""
         return self._frame(0x82, data if type(data) is bytes else contiguous_bytes(data))
 
 
-def _check_allowed_rsv(allowed_rsv) -> int:
+def _check_allowed_rsv(allowed_rsv: int) -> int:
     allowed_rsv = operator.index(allowed_rsv)
     if not 0 <= allowed_rsv <= 7:
         raise ValueError(f"invalid allowed_rsv {allowed_rsv}")
     return allowed_rsv
 
 
-def _parse_header(view, pos: int, expect_mask, allowed_rsv: int):
+def _parse_header(view: memoryview, pos: int, expect_mask: bool | None, allowed_rsv: int) -> _Header | int:
     """decode_header on a checked view and offset: the header tuple or the count of missing bytes."""
     available = len(view) - pos
     if available < 2:
@@ -167,7 +185,9 @@ def _parse_header(view, pos: int, expect_mask, allowed_rsv: int):
     return (fin, rsv, opcode, length, key, header_length)
 
 
-def decode_header(data, offset=0, *, expect_mask=None, allowed_rsv=0):
+def decode_header(
+    data: Buffer, offset: int = 0, *, expect_mask: bool | None = None, allowed_rsv: int = 0
+) -> _Header | int:
     """Parses the frame header at ``data[offset]``.
 
     Returns ``(fin, rsv, opcode, payload_length, mask_key, header_length)``, or the number of bytes still
@@ -180,7 +200,7 @@ def decode_header(data, offset=0, *, expect_mask=None, allowed_rsv=0):
     return _parse_header(view, offset, expect_mask, _check_allowed_rsv(allowed_rsv))
 
 
-def _check_limit(name: str, limit) -> int:
+def _check_limit(name: str, limit: int | None) -> int:
     """A size limit: None (no limit) and limits past sys.maxsize become sys.maxsize, the most bytes a
     buffer can hold (the native decoder casts every length within the limit to Py_ssize_t)."""
     if limit is None:
@@ -191,7 +211,7 @@ def _check_limit(name: str, limit) -> int:
     return min(limit, sys.maxsize)
 
 
-def _check_message_types(messages):
+def _check_message_types(messages: _MessageTypes | None) -> _MessageTypes | None:
     """The pair (text_type, bytes_type), or None. A type is accepted when tuple.__new__ may build it
     (Python's own safety check): tuple subclasses of another C layout, like time.struct_time, are not."""
     if messages is None:
@@ -229,8 +249,16 @@ class FrameDecoder:
 
     _busy = False  # inside decode(): a call from code run there (a GC callback, a thread) is refused
 
-    def __init__(self, *, expect_mask, allowed_rsv=0, max_frame_size=None, max_message_size=None, stream=False,
-                 messages=None):
+    def __init__(
+        self,
+        *,
+        expect_mask: bool | None,
+        allowed_rsv: int = 0,
+        max_frame_size: int | None = None,
+        max_message_size: int | None = None,
+        stream: bool = False,
+        messages: _MessageTypes | None = None,
+    ) -> None:
         # Every argument is checked before any state changes: a failed call leaves the decoder as it was.
         allowed_rsv = _check_allowed_rsv(allowed_rsv)
         max_frame_size = _check_limit("max_frame_size", max_frame_size)
@@ -244,16 +272,17 @@ class FrameDecoder:
         self._max_message_size = max_message_size
         self._stream = bool(stream)
         self._message_types = None if self._stream else message_types
-        self._error = None
-        self._failure = None  # any other exception that escaped decode(): raised again by every later call
+        self._error: ProtocolError | None = None
+        # Any other exception that escaped decode(): raised again by every later call.
+        self._failure: BaseException | None = None
         self._last_frame_count = 0
         # The frame in progress: between its header and the end of its payload.
         self._in_frame = False
         self._fin = self._rsv = self._opcode = 0
         self._remaining = 0  # payload bytes still to come
-        self._key = None
+        self._key: bytes | None = None
         self._phase = 0  # payload bytes received so far, modulo 4
-        self._chunks = []  # unmasked payload received so far (whole-frame mode)
+        self._chunks: list[bytes] = []  # unmasked payload received so far (whole-frame mode)
         self._piece_sent = False  # stream mode: a piece of this frame was emitted
         self._validate = False  # this frame's payload is text to validate
         # The data message in progress.
@@ -267,7 +296,7 @@ class FrameDecoder:
         self._utf8 = Utf8Validator()  # over the whole message, when it is uncompressed text
         self._utf8_complete = True  # the text so far ends on a character boundary
 
-    def decode(self, data):
+    def decode(self, data: Buffer) -> tuple[list[_Item], int, ProtocolError | None]:
         """Decodes the frames in ``data`` (bytes-like) that complete in it.
 
         Returns ``(frames, consumed, error)``: frames as ``(opcode, fin, rsv, payload)`` tuples; consumed,
@@ -290,11 +319,11 @@ class FrameDecoder:
         finally:
             self._busy = False
 
-    def _decode(self, view):
+    def _decode(self, view: memoryview) -> tuple[list[_Item], int, ProtocolError | None]:
         self._last_frame_count = 0
         if self._error is not None:
             return [], 0, self._error
-        frames = []
+        frames: list[_Item] = []
         pos = 0
         end = len(view)
         while True:
@@ -304,8 +333,9 @@ class FrameDecoder:
                     header = _parse_header(view, pos, self._expect_mask, self._allowed_rsv)
                     if type(header) is int:
                         break
-                    self._start_frame(header, frames)
-                    pos += header[5]
+                    # The header tuple here; mypy does not narrow by type(...) is int (int is not final).
+                    self._start_frame(header, frames)  # type: ignore[arg-type]
+                    pos += header[5]  # type: ignore[index]
                 size = self._remaining
                 if size > end - pos:
                     size = end - pos
@@ -319,11 +349,11 @@ class FrameDecoder:
         return frames, pos, None
 
     @property
-    def last_frame_count(self):
+    def last_frame_count(self) -> int:
         """The number of frame tuples (not message objects) in the last ``decode`` result."""
         return self._last_frame_count
 
-    def _start_frame(self, header, frames):
+    def _start_frame(self, header: _Header, frames: list[_Item]) -> None:
         """Checks a valid header against the message in progress and the limits, then starts the frame."""
         fin, rsv, opcode, length, key, _ = header
         data_frame = opcode < 8
@@ -368,7 +398,7 @@ class FrameDecoder:
         self._piece_sent = False
         self._validate = data_frame and self._text
 
-    def _receive(self, chunk, frames):
+    def _receive(self, chunk: memoryview, frames: list[_Item]) -> None:
         """Takes the next bytes of the frame's payload; appends the frame (or a stream piece) to frames."""
         size = len(chunk)
         if self._key is None:
@@ -381,7 +411,7 @@ class FrameDecoder:
         # A text message that is this one chunk is checked by _assemble, which decodes it anyway.
         whole_message = done and self._fin and self._opcode and not self._chunks and self._assembling
         if self._validate and not whole_message:
-            self._check_text(payload, done and self._fin)
+            self._check_text(payload, done and self._fin)  # type: ignore[arg-type]  # _fin: 0 only before a frame
         if self._stream and self._opcode < 8:
             if size or done:
                 if self._piece_sent:
@@ -405,7 +435,7 @@ class FrameDecoder:
             self._in_frame = False
             self._chunks = []
 
-    def _assemble(self, payload, frames):
+    def _assemble(self, payload: bytes | bytearray, frames: list[_Item]) -> None:
         """Message mode: keeps a data frame's payload; after the final frame, appends the message item."""
         if not self._fin:
             self._parts += payload
@@ -414,7 +444,7 @@ class FrameDecoder:
             self._parts += payload
             payload = self._parts if self._text else bytes(self._parts)  # text is decoded from it anyway
             self._parts = bytearray()
-        text_type, bytes_type = self._message_types
+        text_type, bytes_type = self._message_types  # type: ignore[misc]  # set: _assembling needs them
         if self._text:
             try:
                 text = payload.decode("utf-8")
@@ -425,7 +455,7 @@ class FrameDecoder:
         else:
             frames.append(tuple.__new__(bytes_type, (payload, True)))
 
-    def _check_text(self, payload: bytes, message_end: bool):
+    def _check_text(self, payload: bytes | bytearray, message_end: bool) -> None:
         """Validates the next bytes of a text message; at its end, checks it ends on a character."""
         if payload:
             try:

@@ -6,7 +6,13 @@ big-integer conversions cost more than linear time, as four strided slices, each
 256-byte XOR table of its key byte with bytes.translate.
 """
 
+from __future__ import annotations
+
 from .buffers import contiguous_bytes
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 __all__ = ["mask", "mask_inplace"]
 
@@ -17,7 +23,7 @@ _TRANSLATE_FROM = 16384
 _XOR_TABLES = [bytes(value ^ key_byte for value in range(256)) for key_byte in range(256)]
 
 
-def mask(data, key, phase=0):
+def mask(data: Buffer, key: Buffer, phase: int = 0) -> bytes:
     """Returns data XOR-masked with the 4-byte key as new bytes: ``out[i] = data[i] ^ key[(phase + i) % 4]``.
 
     Masking and unmasking are the same operation. ``phase`` (0..3) is the number of payload bytes
@@ -34,7 +40,7 @@ def mask(data, key, phase=0):
     return xor_with_key(data, key, phase)
 
 
-def xor_with_key(data, key: bytes, phase: int) -> bytes:
+def xor_with_key(data: bytes | bytearray | memoryview, key: bytes, phase: int) -> bytes:
     """:func:`mask` without the argument checks, for callers that pass a flat buffer and a checked key."""
     if phase:
         key = key[phase:] + key[:phase]
@@ -50,8 +56,9 @@ def xor_with_key(data, key: bytes, phase: int) -> bytes:
     return (_int_from_bytes(data, "little") ^ key_int).to_bytes(length, "little")
 
 
-def mask_inplace(buffer, key, phase=0):
+def mask_inplace(buffer: Buffer, key: Buffer, phase: int = 0) -> None:
     """XOR-masks the writable bytes-like buffer in place with the 4-byte key; see :func:`mask`."""
+    view: bytearray | memoryview
     if type(buffer) is bytearray:
         view = buffer
     else:

@@ -1,9 +1,15 @@
 """Incremental UTF-8 validation over CPython's UTF-8 codec (the same API as src/utf8.pxi)."""
 
+from __future__ import annotations
+
 import codecs
 
 from ..errors import InvalidUTF8
 from .buffers import contiguous_bytes
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 _utf_8_decode = codecs.utf_8_decode
 
@@ -28,18 +34,17 @@ def _is_surrogate_prefix(pending: bytes) -> bool:
 
 
 class Utf8Validator:
-    """Validates a UTF-8 stream fed in pieces; fails fast at the first byte that can never be valid.
+    """Validates a UTF-8 stream fed in pieces; fails fast at the first byte that can never be valid."""
 
-    It calls the codec's ``utf_8_decode`` itself and keeps the bytes of an unfinished sequence, as
-    ``codecs``' incremental decoder does, without that decoder's layers of Python calls per feed.
-    """
+    # It calls the codec's utf_8_decode itself and keeps the bytes of an unfinished sequence, as codecs'
+    # incremental decoder does, without that decoder's layers of Python calls per feed.
 
     __slots__ = ("_pending", "_bytes_fed", "_error")
 
     def __init__(self) -> None:
         self._pending = b""  # the start of a multi-byte sequence that the next feed continues
         self._bytes_fed = 0
-        self._error = None  # (message, offset) once the stream is invalid
+        self._error: tuple[str, int] | None = None  # (message, offset) once the stream is invalid
 
     @property
     def bytes_fed(self) -> int:
@@ -52,7 +57,7 @@ class Utf8Validator:
         self._bytes_fed = 0
         self._error = None
 
-    def feed(self, data, final: bool = False) -> bool:
+    def feed(self, data: Buffer, final: bool = False) -> bool:
         """Validates the next piece of the stream.
 
         Returns True if everything fed so far is valid and ends on a character boundary, False if it is
@@ -86,7 +91,7 @@ class Utf8Validator:
         raise error
 
 
-def validate_utf8(data) -> None:
+def validate_utf8(data: Buffer) -> None:
     """Raises InvalidUTF8 unless data is complete, valid UTF-8: ``Utf8Validator().feed(data, final=True)``."""
     if type(data) is not bytes:
         data = contiguous_bytes(data)

@@ -14,11 +14,23 @@ framework. It runs on the default event loop and on uvloop alike.
     async with connect("ws://127.0.0.1:8765/") as ws:
         await ws.send("hello")
         print(await ws.recv())
+
+    broadcast(server.connections, "to everyone")  # encoded once, written without awaiting
 """
 
 from ..errors import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from .broadcast import broadcast
 from .client import connect
 from .protocol import WebSocket
 from .server import Server, serve
 
-__all__ = ["serve", "Server", "connect", "WebSocket", "ConnectionClosed", "ConnectionClosedOK", "ConnectionClosedError"]
+__all__ = [
+    "serve",
+    "Server",
+    "broadcast",
+    "connect",
+    "WebSocket",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+]

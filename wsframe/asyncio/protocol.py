@@ -274,6 +274,14 @@ class WebSocket(asyncio.Protocol):
         """Waits until the TCP connection is closed."""
         await asyncio.shield(self._closed)
 
+    def _start_closing(self, code: int, reason: str) -> None:
+        """Sends our close frame (the connection is open) without waiting: the rest is the event loop's."""
+        self.transport.write(self.connection.send(CloseConnection(code, reason)))
+        self._sent_close = (code, reason)
+        self._cancel_keepalive()
+        self._start_close_timer()
+        self._update_reading()  # read on, to see the peer's close frame
+
     def _check_open(self) -> None:
         if self._lost or self.connection.state is not _OPEN:
             raise self._closed_error()

@@ -8,7 +8,7 @@ import inspect
 from .. import handshake
 from ..connection import DEFAULT_MAX_MESSAGE_SIZE, ConnectionState, ServerConnection, check_origin_policy
 from ..deflate import PerMessageDeflate
-from ..errors import HandshakeError
+from ..errors import ConnectionClosed, HandshakeError
 from ..events import AcceptConnection, RejectConnection, Request
 from .protocol import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, WebSocket, logger
 
@@ -97,6 +97,8 @@ class _ServerWebSocket(WebSocket):
         code = 1000
         try:
             await server.handler(self)
+        except ConnectionClosed:
+            pass  # the peer went away while the handler was using the connection: nothing to report
         except Exception:
             logger.exception("connection handler failed")
             code = 1011
@@ -106,20 +108,25 @@ class _ServerWebSocket(WebSocket):
         await self.close(code)
 
     async def _process_request(self) -> RejectConnection | None:
-        """``process_request``'s answer; a 500 (and the error logged) when it raises or returns another type."""
+        """``process_request``'s answer, then the compression policy when it is chosen per request; a 500
+        (and the error logged) when either raises or process_request returns another type."""
         process_request = self._server.process_request
-        if process_request is None:
-            return None
+        compression = self._server.compression
         try:
-            rejection = process_request(self.request)
-            if inspect.isawaitable(rejection):
-                rejection = await rejection
-            if rejection is not None and not isinstance(rejection, RejectConnection):
-                raise TypeError(f"process_request returned {rejection!r}, not None or a RejectConnection")
+            if process_request is not None:
+                rejection = process_request(self.request)
+                if inspect.isawaitable(rejection):
+                    rejection = await rejection
+                if rejection is not None:
+                    if not isinstance(rejection, RejectConnection):
+                        raise TypeError(f"process_request returned {rejection!r}, not None or a RejectConnection")
+                    return rejection
+            if callable(compression):
+                self.connection.deflate = compression(self.request)
         except Exception:
-            logger.exception("process_request failed")
+            logger.exception("process_request failed" if process_request is not None else "compression failed")
             return _INTERNAL_ERROR
-        return rejection
+        return None
 
 
 _INTERNAL_ERROR = RejectConnection(500, body=b"internal server error\n")
@@ -159,7 +166,7 @@ class Server:
             origins=self.origins,
             max_request_head=self.max_request_head,
             max_message_size=self.max_message_size,
-            deflate=self.compression,
+            deflate=None if callable(self.compression) else self.compression,  # per request: see _process_request
         )
         return _ServerWebSocket(
             self,
@@ -242,6 +249,7 @@ async def serve(
     close_timeout: float = 10.0,
     max_request_head: int = 65536,
     ssl=None,
+    sock=None,
     process_request=None,
     http_handler=None,
 ) -> Server:
@@ -253,14 +261,16 @@ async def serve(
     ``subprotocols``: the ones spoken, in order of preference. ``origins``: None allows any Origin, else
     a collection of allowed values (``None`` in it allows requests without Origin; not a str) or a
     predicate; a refused Origin (or a predicate that raises) gets 403. ``compression``: the
-    permessage-deflate policy, None to disable.
+    permessage-deflate policy, None to disable, or a callable that returns one of those for each
+    :class:`~wsframe.events.Request` (called after ``process_request``; if it raises: 500).
     ``max_message_size`` (bytes; 1009 beyond; 1 MiB), ``max_queue`` and ``max_queue_bytes`` (received
     messages, and their bytes, waiting before reading pauses; 16 and 1 MiB: with the defaults a peer can
     make a connection hold at most ~4.7 MiB, ~10.7 MiB if it sends text; the README itemizes it),
     ``ping_interval``/``ping_timeout`` (keepalive; None disables), ``open_timeout`` (seconds for the
     whole opening handshake; over TLS the TLS handshake before it gets as long again),
     ``close_timeout`` (seconds for the closing handshake), ``max_request_head`` (bytes; 431 beyond),
-    ``ssl`` (an :class:`ssl.SSLContext` for wss).
+    ``ssl`` (an :class:`ssl.SSLContext` for wss), ``sock`` (a bound socket to listen on instead of
+    ``host`` and ``port``; see :mod:`wsframe.workers`).
 
     ``process_request(request)`` (sync or async) sees the :class:`~wsframe.events.Request` before it is
     accepted: return a :class:`~wsframe.events.RejectConnection` to refuse it (authentication), None to
@@ -289,8 +299,10 @@ async def serve(
     loop = asyncio.get_running_loop()
     # The open timer starts once TLS is up: bound the TLS handshake too (asyncio's default is 60 s).
     tls_timeout = open_timeout if ssl is not None else None
+    if sock is not None:
+        host = port = None
     server._server = await loop.create_server(
-        server._make_protocol, host, port, ssl=ssl, ssl_handshake_timeout=tls_timeout
+        server._make_protocol, host, port, sock=sock, ssl=ssl, ssl_handshake_timeout=tls_timeout
     )
     server._port = server._server.sockets[0].getsockname()[1]
     return server
