@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from .harness import Baseline, Bench, Family, Results, TargetCheck, fastest_peer
 from .peers import Missing, load
 
-SIZES = (256, 100 * 1024)
-LIBRARIES = ("wsframe", "websockets", "aiohttp", "picows")
+SIZES = (256, 100 * 1024, 1024 * 1024)
+LIBRARIES = ("wsframe", "wsframe-callback", "websockets", "aiohttp", "picows")
+OWN = ("wsframe", "wsframe-callback")  # wsframe's async iterator and its on_message callback API; the rest are peers
 SERVER_LIFETIME = 600  # seconds
 SERVER_START_TIMEOUT = 30
 HOST = "127.0.0.1"
@@ -45,8 +46,8 @@ class Bounds:
     @classmethod
     def for_mode(cls, quick: bool) -> Bounds:
         if quick:
-            return cls({256: 200, 100 * 1024: 50}, 0.5)
-        return cls({256: 5_000, 100 * 1024: 1_000}, 3.0)
+            return cls({256: 200, 100 * 1024: 50, 1024 * 1024: 10}, 0.5)
+        return cls({256: 5_000, 100 * 1024: 1_000, 1024 * 1024: 200}, 3.0)
 
 
 def loop_name() -> str:
@@ -77,6 +78,17 @@ async def _wsframe_server():
             await ws.send(message)
 
     # wsframe negotiates permessage-deflate by default; the peers here run without it.
+    server = await ws_asyncio.serve(echo, HOST, 0, compression=None)
+    return server.port, server.close
+
+
+async def _wsframe_callback_server():
+    ws_asyncio = load("wsframe.asyncio")
+
+    async def echo(ws):
+        ws.on_message = lambda ws, message: ws.send_nowait(message)
+        await ws.wait_closed()
+
     server = await ws_asyncio.serve(echo, HOST, 0, compression=None)
     return server.port, server.close
 
@@ -129,7 +141,13 @@ async def _picows_server():
     return server.sockets[0].getsockname()[1], server.close
 
 
-SERVERS = {"wsframe": _wsframe_server, "websockets": _websockets_server, "aiohttp": _aiohttp_server, "picows": _picows_server}
+SERVERS = {
+    "wsframe": _wsframe_server,
+    "wsframe-callback": _wsframe_callback_server,
+    "websockets": _websockets_server,
+    "aiohttp": _aiohttp_server,
+    "picows": _picows_server,
+}
 
 
 async def serve_until_stdin_closes(start) -> None:
@@ -176,6 +194,26 @@ class WsframeClient(Client):
     async def round_trip(self, payload):
         await self.ws.send(payload)
         return await self.ws.recv()
+
+    async def close(self):
+        await self.ws.close()
+
+
+class WsframeCallbackClient(Client):
+    async def open(self, url):
+        self.ws = await load("wsframe.asyncio").connect(url, compression=None)
+        self.waiter = None
+        self.ws.on_message = self._on_message
+
+    def _on_message(self, ws, message):
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+
+    async def round_trip(self, payload):
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.ws.send_nowait(payload)
+        return await self.waiter
 
     async def close(self):
         await self.ws.close()
@@ -234,7 +272,13 @@ class PicowsClient(Client):
         self.transport.disconnect()
 
 
-CLIENTS = {"wsframe": WsframeClient, "websockets": WebsocketsClient, "aiohttp": AiohttpClient, "picows": PicowsClient}
+CLIENTS = {
+    "wsframe": WsframeClient,
+    "wsframe-callback": WsframeCallbackClient,
+    "websockets": WebsocketsClient,
+    "aiohttp": AiohttpClient,
+    "picows": PicowsClient,
+}
 
 
 async def _run_client(library: str, port: int, size: int, rounds: int, repeats: int, seconds: float) -> dict:
@@ -338,6 +382,7 @@ def _importable(library: str) -> None:
     """Raises Missing when the library's asyncio server/client modules do not import here."""
     modules = {
         "wsframe": ("wsframe.asyncio",),
+        "wsframe-callback": ("wsframe.asyncio",),
         "websockets": ("websockets.asyncio.server", "websockets.asyncio.client"),
         "aiohttp": ("aiohttp.web",),
         "picows": ("picows",),
@@ -347,6 +392,8 @@ def _importable(library: str) -> None:
 
 
 def _size_name(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size // (1024 * 1024)} MiB"
     return f"{size // 1024} KiB" if size >= 1024 else f"{size} B"
 
 
@@ -373,7 +420,7 @@ def families(quick: bool = False) -> list[Family]:
                     stmt="",
                     namespace={},
                     check=_checked_by_client,
-                    peer=library != "wsframe",
+                    peer=library not in OWN,
                     items=1,
                     external=lambda settings, library=library, size=size: measure_echo(library, size, bounds, settings.repeats),
                 )
@@ -388,7 +435,8 @@ def families(quick: bool = False) -> list[Family]:
             targets=echo_targets,
             notes=[
                 f"Client and server are separate processes of this Python; event loop: {loop_name()} in both. "
-                f"A repeat is {bounds.rounds[256]:,} round trips (256 B) or {bounds.rounds[100 * 1024]:,} (100 KiB), cut "
+                f"A repeat is {bounds.rounds[256]:,} round trips (256 B), {bounds.rounds[100 * 1024]:,} (100 KiB) or "
+                f"{bounds.rounds[1024 * 1024]:,} (1 MiB), cut "
                 f"short after {bounds.seconds:g} s; one warm-up repeat first. Binary messages; every echo is compared "
                 "with what was sent. GB/s counts both directions. No compression.",
                 "The machine has 2 cores shared by both processes: round trips include scheduling between them.",

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import random
 import shutil
 import socket
 import ssl
@@ -54,6 +55,10 @@ def run(request):
             loop.close()
 
     return run_coroutine
+
+
+def client_frame(opcode, payload):
+    return encode_frame(opcode, payload, mask_key=MASK)
 
 
 async def echo(ws):
@@ -230,6 +235,110 @@ def test_echo_large_messages(run, compression):
                 assert await ws.recv() == text
                 assert await ws.recv() == binary
                 assert ws.extensions == (["permessage-deflate"] if compression else [])
+
+    run(main())
+
+
+# How real senders deflate: websockets' default offer (mem_level 5), the same with a 10-bit window and no
+# context takeover, and zlib's worst measured growth on random bytes with its default strategy (window 9,
+# mem_level 4: 5.1%; the table in wsframe/deflate.py).
+REAL_SENDERS = {
+    "websockets-default": dict(mem_level=5),
+    "window-10-no-takeover": dict(client_max_window_bits=10, client_no_context_takeover=True, mem_level=5),
+    "zlib-worst": dict(client_max_window_bits=9, mem_level=4),
+}
+
+
+@pytest.mark.parametrize("sender", REAL_SENDERS)
+def test_incompressible_message_of_the_maximum_size_is_accepted_compressed(run, sender):
+    # Random bytes grow under deflate; the default frame limit used to refuse them with 1009.
+    message = random.randbytes(1 << 20)  # the default max_message_size
+
+    async def main():
+        async with await serve(echo, port=0) as server:
+            async with connect(url(server), compression=PerMessageDeflate(**REAL_SENDERS[sender])) as ws:
+                await ws.send(message)
+                assert await ws.recv() == message
+                assert ws.extensions == ["permessage-deflate"]
+            assert ws.close_code == 1000
+
+    run(main())
+
+
+@pytest.mark.parametrize("offer", [{}, dict(client_max_window_bits=10, client_no_context_takeover=True)])
+def test_websockets_client_sends_an_incompressible_message_of_the_maximum_size(run, offer):
+    websockets = pytest.importorskip("websockets")  # in the bench extra
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+    message = random.randbytes(1 << 20)
+    extensions = [ClientPerMessageDeflateFactory(**offer, compress_settings={"memLevel": 5})] if offer else None
+
+    async def main():
+        async with await serve(echo, port=0) as server:
+            async with websockets.connect(url(server), max_size=None, extensions=extensions) as ws:
+                assert ws.protocol.extensions  # deflate was agreed
+                await ws.send(message)
+                assert await ws.recv() == message
+
+    run(main())
+
+
+def test_on_message_callback_echoes_without_recv(run):
+    async def handler(ws):
+        ws.on_message = lambda ws, message: ws.send_nowait(message)
+        await ws.wait_closed()
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            async with connect(url(server)) as ws:
+                received = asyncio.Queue()
+                ws.on_message = lambda ws, message: received.put_nowait(message)
+                for message in ("héllo", b"\x00\xff", "x" * 100_000):
+                    ws.send_nowait(message)
+                assert [await received.get() for _ in range(3)] == ["héllo", b"\x00\xff", "x" * 100_000]
+            assert ws.close_code == 1000
+
+    run(main())
+
+
+def test_on_message_gets_the_messages_that_were_waiting_first(run):
+    async def main():
+        async with await serve(echo, port=0) as server:
+            async with connect(url(server)) as ws:
+                for index in range(5):
+                    await ws.send(str(index))
+                await until(lambda: len(ws._messages) == 5)
+                delivered = []
+                ws.on_message = lambda ws, message: delivered.append(message)
+                assert delivered == ["0", "1", "2", "3", "4"]
+                await ws.send("5")
+                await until(lambda: len(delivered) == 6)
+                assert delivered[5] == "5"
+
+    run(main())
+
+
+def test_on_message_raising_closes_1011_and_discards_later_messages(run, caplog):
+    seen = []
+
+    def on_message(ws, message):
+        seen.append(message)
+        raise ValueError("application bug")
+
+    async def handler(ws):
+        ws.on_message = on_message
+        await ws.wait_closed()
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            raw = await RawClient.open(server)
+            raw.writer.write(client_frame(1, b"first") + client_frame(1, b"second"))
+            events = await events_until_close(raw)
+            assert [type(event) for event in events] == [CloseConnection] and events[0].code == 1011
+            raw.writer.write(raw.connection.data_to_send())  # the close answered
+            assert await raw.read_until_eof() == b""
+        assert seen == ["first"]
+        assert "on_message callback failed" in caplog.text
 
     run(main())
 
@@ -859,6 +968,69 @@ def test_protocol_error_gets_1002_then_disconnect(run):
     run(main())
 
 
+async def events_until_close(raw):
+    """The client's events up to and including the server's close frame."""
+    received = []
+    while not any(isinstance(event, CloseConnection) for event in received):
+        events = await raw.events()
+        assert events, "connection ended without a close frame"
+        received += events
+    return received
+
+
+def test_messages_before_a_protocol_error_are_answered_before_the_close(run):
+    # One read holds two messages and then a bad frame: the application echoes both, then the 1002.
+    codes = []
+
+    async def handler(ws):
+        try:
+            await echo(ws)
+        finally:
+            codes.append(ws.close_code)
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            raw = await RawClient.open(server)
+            raw.writer.write(client_frame(1, b"one") + client_frame(1, b"two") + encode_frame(0x1, b"unmasked"))
+            *echoes, close = await events_until_close(raw)
+            assert echoes == [TextMessage("one"), TextMessage("two")]
+            assert close.code == 1002
+            assert await raw.read_until_eof() == b""
+            await until(lambda: codes)
+        assert codes == [1002]
+
+    run(main())
+
+
+@pytest.mark.parametrize("ending", ["close_timeout", "application_closes"])
+def test_protocol_error_behind_untaken_messages_waits_at_most_close_timeout(run, ending):
+    results = []
+    arrived = asyncio.Event()
+
+    async def handler(ws):
+        if ending == "application_closes":
+            await arrived.wait()
+            await ws.close(1001)
+        else:
+            await asyncio.sleep(1)  # takes nothing
+        results.append((ws.close_code, await ws.recv()))  # still delivered after the failure
+
+    async def main():
+        async with await serve(handler, port=0, close_timeout=0.2 if ending == "close_timeout" else 2) as server:
+            raw = await RawClient.open(server)
+            raw.writer.write(client_frame(1, b"untaken") + encode_frame(0x1, b"unmasked"))
+            await asyncio.sleep(0.1)  # both arrive before the application closes
+            arrived.set()
+            events = await events_until_close(raw)
+            assert [type(event) for event in events] == [CloseConnection]
+            assert events[0].code == (1002 if ending == "close_timeout" else 1001)
+            assert await raw.read_until_eof() == b""
+            await until(lambda: results)
+        assert results == [(1002, "untaken")]
+
+    run(main())
+
+
 def test_oversized_message_gets_1009(run):
     async def main():
         async with await serve(echo, port=0, max_message_size=1000) as server:
@@ -1249,10 +1421,16 @@ class CountingTransport:
     def __init__(self, transport):
         self._transport = transport
         self.writes = 0
+        self.unjoined = []  # the part sizes of each writelines call
 
     def write(self, data):
         self.writes += 1
         self._transport.write(data)
+
+    def writelines(self, parts):
+        self.writes += 1
+        self.unjoined.append([len(part) for part in parts])
+        self._transport.writelines(parts)
 
     def __getattr__(self, name):
         return getattr(self._transport, name)
@@ -1260,14 +1438,16 @@ class CountingTransport:
 
 def test_one_transport_write_per_message_and_none_per_read(run):
     # Each message is one write (one segment for small ones: no Nagle wait on a second piece), and
-    # reading data messages writes nothing.
+    # reading data messages writes nothing. A server writes a large binary payload beside its header.
     server_writes = []
+    server_unjoined = []
 
     async def handler(ws):
         ws.transport = counting = CountingTransport(ws.transport)
         async for message in ws:
             await ws.send(message)
             server_writes.append(counting.writes)
+        server_unjoined.extend(counting.unjoined)
 
     async def main():
         async with await serve(handler, port=0, compression=None) as server:
@@ -1276,8 +1456,9 @@ def test_one_transport_write_per_message_and_none_per_read(run):
                 for message in ("text", b"binary", b"x" * 100_000):
                     await ws.send(message)
                     assert await ws.recv() == message
-                assert counting.writes == 3
+                assert counting.writes == 3 and counting.unjoined == []  # a client masks: one frame, one write
         assert server_writes == [1, 2, 3]
+        assert server_unjoined == [[10, 100_000]]  # the header (64-bit length), then the payload itself
 
     run(main())
 

@@ -102,6 +102,24 @@ def test_main_options_set_the_limits_and_delay_the_accept():
         stop(process)
 
 
+def test_main_selects_subprotocols_in_its_order_of_preference():
+    process, base = start_main("--subprotocol", "chat.v2", "--subprotocol", "chat.v1")
+    ws_url = base.replace("http://", "ws://", 1) + "echo"
+
+    async def negotiate(offer):
+        async with connect(ws_url, subprotocols=offer) as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+            return ws.subprotocol
+
+    try:
+        assert asyncio.run(negotiate(["chat.v1", "chat.v2"])) == "chat.v2"
+        assert asyncio.run(negotiate(["chat.v1", "other"])) == "chat.v1"
+        assert asyncio.run(negotiate(["other"])) is None
+    finally:
+        stop(process)
+
+
 def test_main_chat_room_and_echo_paths():
     process, base = start_main()
     ws_base = base.replace("http", "ws", 1)
@@ -272,12 +290,14 @@ def test_headless_chromium_two_pages_chat_and_burst():
         if os.environ.get("WSFRAME_REQUIRE_BROWSER") == "1":  # CI installs one: a skip would hide that it failed
             pytest.fail(missing)
         pytest.skip(missing)
-    process, base = start_main()
+    # The pages offer two subprotocols: Chromium fails a connection unless the server selects one.
+    process, base = start_main("--subprotocol", "chat")
     try:
         with tempfile.TemporaryDirectory() as profile:
             chromium, endpoint = start_browser(browser, profile)
             try:
-                coroutine = drive_the_demo(endpoint, base, os.environ.get("WSFRAME_SCREENSHOT"))
+                page = base + "?subprotocol=superchat&subprotocol=chat"
+                coroutine = drive_the_demo(endpoint, page, os.environ.get("WSFRAME_SCREENSHOT"))
                 results, rows, latency, negotiated, header = asyncio.run(asyncio.wait_for(coroutine, 120))
             finally:
                 try:
@@ -306,13 +326,13 @@ def test_headless_chromium_two_pages_chat_and_burst():
     assert 0 < latency["median"] <= latency["p99"] < 1000
     # What was negotiated: the chat room without context takeover (one compression per broadcast).
     assert negotiated["chat"] == [
-        "none",
+        "chat",
         "permessage-deflate",
         "15 bits, no context takeover",
         "15 bits",
     ]
-    assert negotiated["echo"][1] == negotiated["latency probe"][1] == "permessage-deflate"
-    assert negotiated["echo, plain"][1:] == ["none", "\u2013", "\u2013"]
+    assert negotiated["echo"][:2] == negotiated["latency probe"][:2] == ["chat", "permessage-deflate"]
+    assert negotiated["echo, plain"] == ["chat", "none", "\u2013", "\u2013"]
     kind = "native (Cython/C)" if wsframe.IMPLEMENTATION == "native" else "fallback (pure Python)"
     assert header.startswith(f"server hot path: {kind} \u00b7 worker pid {process.pid} of 1")
     assert stats["messages_received"] >= 4 * 300 + 2 and stats["deflate_connections"] >= 3

@@ -277,6 +277,43 @@ def test_message_before_an_error_in_the_same_read_can_still_be_answered():
     assert echo == server_frame(1, b"fine") and closing[0] == 0x88 and closing[2:4] == (1002).to_bytes(2, "big")
 
 
+def test_deferred_error_leaves_the_connection_open_until_a_later_events_call_raises_it():
+    server, _ = open_pair()
+    server.receive_data(client_frame(1, b"fine") + client_frame(1, b"x", rsv=2) + client_frame(1, b"ignored"))
+    assert list(server.events(defer_error=True)) == [TextMessage("fine")]
+    assert isinstance(server.pending_error, ProtocolError)
+    assert server.state is ConnectionState.OPEN and server.data_to_send() == b""
+    echo = server.send(TextMessage("fine"))  # answered later, as an application does
+    server.receive_data(client_frame(1, b"after the error"))
+    assert list(server.events(defer_error=True)) == []  # still deferred; later data is ignored
+    with pytest.raises(ProtocolError) as info:
+        list(server.events())
+    assert info.value.close_code == 1002 and server.pending_error is None
+    assert server.state is ConnectionState.CLOSED
+    closing = server.data_to_send()
+    assert echo == server_frame(1, b"fine") and closing[0] == 0x88 and closing[2:4] == (1002).to_bytes(2, "big")
+    assert list(server.events()) == []  # raised once
+
+
+def test_deferring_does_not_hold_back_the_answer_to_a_close():
+    server, _ = open_pair()
+    server.receive_data(client_frame(8, b"\x03\xe8"))
+    assert server.pending_error is None
+    assert list(server.events(defer_error=True)) == [CloseConnection(1000, "")]
+    assert server.state is ConnectionState.CLOSED and server.data_to_send() == server_frame(8, b"\x03\xe8")
+
+
+def test_send_binary_unjoined_gives_the_same_bytes_in_parts():
+    server, client = open_pair()
+    payload = bytes(range(256)) * 200
+    assert server.send_binary_unjoined(payload) == [server_frame(2, payload)[:4], payload]
+    assert server.send_binary_unjoined(payload)[1] is payload  # not copied
+    assert b"".join(server.send_binary_unjoined(bytearray(b"ab"))) == server_frame(2, b"ab")
+    (masked,) = client.send_binary_unjoined(payload)  # a client's frame is masked: one part
+    server.receive_data(masked)
+    assert drain(server) == [BytesMessage(payload)]
+
+
 def test_message_before_a_close_in_the_same_read_can_still_be_answered():
     server, _ = open_pair()
     server.receive_data(client_frame(1, b"last") + client_frame(8, b"\x03\xe8") + client_frame(1, b"after"))

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from wsframe import encode_frame
 from wsframe.connection import ServerConnection
-from wsframe.deflate import Compressor, DeflateParameters, Decompressor, PerMessageDeflate
+from wsframe.deflate import Compressor, DeflateParameters, Decompressor, PerMessageDeflate, max_compressed_size
 from wsframe.errors import HandshakeError, MessageTooBig, ProtocolError
 from wsframe.events import AcceptConnection
 
@@ -639,3 +639,16 @@ def test_a_refused_bomb_leaves_no_inflated_bytes_behind():
         tracemalloc.stop()
         gc.enable()
     assert held < 768 * 1024  # the deflate state, not the 1 MiB of inflated output
+
+
+@pytest.mark.parametrize("mem_level", range(1, 10))
+def test_zlib_output_for_random_bytes_fits_max_compressed_size(mem_level):
+    # The default compressed-frame limit must admit any zlib sender's incompressible message.
+    message = random.Random(mem_level).randbytes(1 << 17)
+    worst = 0
+    for wbits in range(9, 16):
+        for strategy in (zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED, zlib.Z_RLE, zlib.Z_FIXED):
+            deflater = zlib.compressobj(1, zlib.DEFLATED, -wbits, mem_level, strategy)  # level 1: the worst
+            compressed = deflater.compress(message) + deflater.flush(zlib.Z_SYNC_FLUSH)
+            worst = max(worst, len(compressed) - 4)
+    assert len(message) < worst <= max_compressed_size(len(message))

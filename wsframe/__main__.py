@@ -6,7 +6,9 @@ participant of this worker, with the participant count on every join and leave);
 each message back as it came (``?compression=off`` declines permessage-deflate). ``http://HOST:PORT/``
 serves the demo page (chat, a live round-trip latency chart, an echo burst, what was negotiated);
 ``/stats`` reports the server's figures as JSON. ``--workers N`` runs N server processes on the port
-(see :mod:`wsframe.workers`); each has its own chat room.
+(see :mod:`wsframe.workers`); each has its own chat room. ``--subprotocol NAME`` (repeatable, in order of
+preference) names subprotocols to select from a client's offer: browsers fail a connection that offers
+some when the server selects none. The page offers those given as ``?subprotocol=NAME``.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ def delayed_accept(seconds: float):
 
 async def main(host, port, *, sock=None, workers: int = 1, on_ready=None, accept_delay: float = 0.0, **limits) -> None:
     """Serves until cancelled or SIGTERM; prints the address (or calls ``on_ready()``) once listening.
-    ``limits``: serve()'s max_message_size and max_queue."""
+    ``limits``: serve()'s max_message_size, max_queue and subprotocols."""
     stats = DemoStats(workers)
     room = ChatRoom(stats)
     server = await serve(
@@ -217,10 +219,22 @@ def run(argv=None) -> None:
     parser.add_argument(
         "--accept-delay", type=float, default=0.0, help="seconds to wait before accepting each handshake"
     )
+    parser.add_argument(
+        "--subprotocol",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a subprotocol to select from the client's offer (repeatable, in order of preference)",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-    options = dict(accept_delay=args.accept_delay, max_message_size=args.max_message_size, max_queue=args.max_queue)
+    options = dict(
+        accept_delay=args.accept_delay,
+        max_message_size=args.max_message_size,
+        max_queue=args.max_queue,
+        subprotocols=args.subprotocol,
+    )
     if args.workers > 1:
 
         def announce(port, pids):
@@ -319,8 +333,10 @@ const $ = (id) => document.getElementById(id);
 const base = (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
 const demo = window.demo = {me: null, participants: 0, chat: [], latency: null, burst: null, stats: null};
 
+const offered = new URLSearchParams(location.search).getAll("subprotocol");  // shown as negotiated below
+
 function connect(path) {
-  const ws = new WebSocket(base + path);
+  const ws = new WebSocket(base + path, offered);
   ws.binaryType = "arraybuffer";
   ws.opened = new Promise((resolve, reject) => {
     ws.addEventListener("open", () => resolve(ws));

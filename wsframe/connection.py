@@ -20,8 +20,15 @@ import codecs
 import enum
 
 from . import handshake
-from ._hotpath import FrameDecoder, FrameEncoder, Utf8Validator, encode_frame, validate_utf8
-from .deflate import EXTENSION_NAME as DEFLATE, Compressor, Decompressor, DeflateParameters, PerMessageDeflate
+from ._hotpath import FrameDecoder, FrameEncoder, Utf8Validator, encode_frame, encode_header, validate_utf8
+from .deflate import (
+    EXTENSION_NAME as DEFLATE,
+    Compressor,
+    Decompressor,
+    DeflateParameters,
+    PerMessageDeflate,
+    max_compressed_size,
+)
 from .errors import HandshakeError, InvalidState, InvalidUTF8, MessageTooBig, ProtocolError, WebSocketError
 from .events import (
     AcceptConnection,
@@ -102,7 +109,8 @@ class Connection:
     ``deflate`` (a :class:`~wsframe.deflate.PerMessageDeflate` policy) enables permessage-deflate: a
     server accepts a client's offer with it, a client offers it. Compressed messages are inflated frame
     by frame, bounded by ``max_message_size`` after inflating; compressed frames on the wire are limited
-    by ``max_frame_size``, which defaults to ``max_message_size`` plus deflate's worst-case expansion.
+    by ``max_frame_size``, which defaults to what a zlib-based sender makes of a message of
+    ``max_message_size`` bytes at worst (:func:`~wsframe.deflate.max_compressed_size`: 1/16 more).
     A fragmented compressed message is inflated into one buffer as its frames arrive, and its frames may
     count at most ``2 * max_message_size + 65536`` bytes on the wire, each frame its payload plus 256
     bytes (:data:`FRAME_CHARGE`; more is refused with 1009), so that neither memory nor work per message
@@ -218,24 +226,33 @@ class Connection:
             self._receive_frames(data)
         # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
 
-    def events(self) -> Iterator[Event]:
+    def events(self, *, defer_error: bool = False) -> Iterator[Event]:
         """An iterator over the events received so far, which then raises the peer's error, if any (once).
 
         The events are taken when this is called. The connection closes as the iteration reaches the
         peer's close (queueing the reply) or raises an error (queueing its close frame), so the events
         before can still be answered: write :meth:`data_to_send` after iterating.
+
+        ``defer_error=True`` leaves the error (:attr:`pending_error`) for a later call to raise, the
+        connection open meanwhile (its input ended): for a caller that hands messages to an application
+        and fails the connection once the application has answered them.
         """
         events, self._events = self._events, []
-        if self._error is None and self._close_received is None:
+        if self._close_received is None and (self._error is None or defer_error):
             return iter(events)  # nothing to do along the way: a plain list iterator is cheapest
-        return self._events_then_close(events)
+        return self._events_then_close(events, defer_error)
 
-    def _events_then_close(self, events: list[Event]) -> Iterator[Event]:
+    @property
+    def pending_error(self) -> WebSocketError | None:
+        """The error the peer caused, which :meth:`events` has yet to raise; None if there is none."""
+        return self._error
+
+    def _events_then_close(self, events: list[Event], defer_error: bool) -> Iterator[Event]:
         for event in events:
             if event is self._close_received:
                 self._answer_close()
             yield event
-        if self._error is not None:
+        if self._error is not None and not defer_error:
             error, self._error = self._error, None
             if self.state is not ConnectionState.CLOSED:  # then not a HandshakeError: those close at once
                 self._close_after_error(error)  # type: ignore[arg-type]
@@ -463,6 +480,14 @@ class Connection:
             return self._encoder.binary(data)
         return self._send_data(_BINARY, data, message_finished)
 
+    def send_binary_unjoined(self, data: _BytesLike) -> list[bytes]:
+        """:meth:`send_binary`'s bytes as a list of parts to write in order without joining them (e.g. with
+        ``transport.writelines``): a server's whole plain message is its frame header and ``data`` itself,
+        which spares copying a large payload behind the header; any other frame is one part."""
+        if self._fast_send and not self._is_client and type(data) is bytes:
+            return [encode_header(_BINARY, len(data)), data]
+        return [self.send_binary(data)]
+
     def _send_data(self, opcode: int, payload: _BytesLike, fin: bool) -> bytes:
         # The path of every message sent: kept to a few attribute reads in the common case.
         if self.state is not _OPEN:
@@ -536,8 +561,8 @@ class Connection:
             )
             self._decompressor = Decompressor(deflate_parameters, is_server=is_server, max_size=self.max_message_size)
             if max_frame_size is None and self.max_message_size is not None:
-                # Deflate's stored blocks add 5 bytes per 64 KiB: leave room for incompressible messages.
-                max_frame_size = self.max_message_size + self.max_message_size // 1024 + 64
+                # Incompressible messages grow under deflate: room for what real senders produce.
+                max_frame_size = max_compressed_size(self.max_message_size)
         self._decoder = FrameDecoder(
             expect_mask=not self._is_client,
             allowed_rsv=_RSV1 if deflate_parameters is not None else 0,
