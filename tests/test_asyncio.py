@@ -1021,10 +1021,13 @@ def test_protocol_error_behind_untaken_messages_waits_at_most_close_timeout(run,
             raw.writer.write(client_frame(1, b"untaken") + encode_frame(0x1, b"unmasked"))
             await asyncio.sleep(0.1)  # both arrive before the application closes
             arrived.set()
+            started = asyncio.get_running_loop().time()
             events = await events_until_close(raw)
             assert [type(event) for event in events] == [CloseConnection]
             assert events[0].code == (1002 if ending == "close_timeout" else 1001)
             assert await raw.read_until_eof() == b""
+            if ending == "application_closes":  # the held error fails at the close, not at close_timeout (2 s)
+                assert asyncio.get_running_loop().time() - started < 1
             await until(lambda: results)
         assert results == [(1002, "untaken")]
 

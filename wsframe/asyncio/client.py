@@ -12,22 +12,30 @@ from ..errors import HandshakeError, HandshakeRejected
 from ..events import AcceptConnection, RejectConnection, Request
 from .protocol import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, WebSocket
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterable
+    from typing import Any
+
+    from ..errors import WebSocketError
+    from ..events import Event
+
 __all__ = ["connect"]
 
 
 class _ClientWebSocket(WebSocket):
     """The client's side of one connection: sends the upgrade request and waits for the answer."""
 
-    def __init__(self, connection: ClientConnection, **options) -> None:
+    def __init__(self, connection: ClientConnection, **options: Any) -> None:
         super().__init__(connection, **options)
-        self._opened = self._loop.create_future()
+        self._opened: asyncio.Future[None] = self._loop.create_future()
 
     async def _open(self, request: Request) -> None:
         self.transport.write(self.connection.send(request))
         await self._opened
         self._start_keepalive()
 
-    def _handshake_event(self, event) -> None:
+    def _handshake_event(self, event: Event) -> None:
         if self._opened.done():
             return
         if type(event) is AcceptConnection:
@@ -36,12 +44,12 @@ class _ClientWebSocket(WebSocket):
         elif type(event) is RejectConnection:
             self._opened.set_exception(HandshakeRejected(event.status_code, event.headers, event.body))
 
-    def _fail(self, error) -> None:
+    def _fail(self, error: WebSocketError) -> None:
         super()._fail(error)
         if isinstance(error, HandshakeError) and not self._opened.done():
             self._opened.set_exception(error)
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         if not self._opened.done():
             self._opened.set_exception(self._closed_error())
@@ -82,10 +90,10 @@ class connect:
         self,
         url: str,
         *,
-        subprotocols=(),
+        subprotocols: Iterable[str] = (),
         compression: PerMessageDeflate | None = PerMessageDeflate(),
         origin: str | None = None,
-        extra_headers=(),
+        extra_headers: Iterable[tuple[str, str]] = (),
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         max_queue: int | None = DEFAULT_MAX_QUEUE,
         max_queue_bytes: int | None = DEFAULT_MAX_QUEUE_BYTES,
@@ -116,7 +124,9 @@ class connect:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._request = Request(host, target, origin=origin, subprotocols=subprotocols, headers=extra_headers)
         self._open_timeout = open_timeout
-        self._make_connection = lambda: ClientConnection(max_message_size=max_message_size, deflate=compression)
+        self._make_connection: Callable[[], ClientConnection] = lambda: ClientConnection(
+            max_message_size=max_message_size, deflate=compression
+        )
         self._options = dict(
             max_queue=max_queue,
             max_queue_bytes=max_queue_bytes,
@@ -126,15 +136,15 @@ class connect:
         )
         self._websocket: WebSocket | None = None
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, WebSocket]:
         return self._connect().__await__()
 
     async def __aenter__(self) -> WebSocket:
         self._websocket = await self._connect()
         return self._websocket
 
-    async def __aexit__(self, *exc_info) -> None:
-        await self._websocket.close()
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._websocket.close()  # type: ignore[union-attr]  # set by __aenter__
 
     async def _connect(self) -> WebSocket:
         return await asyncio.wait_for(self._open(), self._open_timeout)

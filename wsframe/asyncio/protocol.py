@@ -47,6 +47,18 @@ from ..errors import (
 )
 from ..events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from ..connection import Connection
+    from ..events import AcceptConnection, Event, Request
+
+    _BytesLike = bytes | bytearray | memoryview
+    # What on_message is called with: the WebSocket and a message (str for text, bytes for binary).
+    _MessageCallback = Callable[["WebSocket", str | bytes], object]
+
 __all__ = ["WebSocket", "OK_CLOSE_CODES"]
 
 logger = logging.getLogger("wsframe.asyncio")
@@ -91,7 +103,7 @@ class WebSocket(asyncio.Protocol):
 
     def __init__(
         self,
-        connection,
+        connection: Connection,
         *,
         max_queue: int | None = DEFAULT_MAX_QUEUE,
         max_queue_bytes: int | None = DEFAULT_MAX_QUEUE_BYTES,
@@ -105,20 +117,20 @@ class WebSocket(asyncio.Protocol):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
-        self.transport = None
-        self.remote_address = None
-        self.request = None
-        self.response = None
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made, before any use
+        self.remote_address: Any = None  # the transport's "peername"
+        self.request: Request | None = None
+        self.response: AcceptConnection | None = None
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self._loop = asyncio.get_running_loop()
-        self._messages: collections.deque = collections.deque()
-        self._on_message = None
+        self._messages: collections.deque[str | bytes] = collections.deque()
+        self._on_message: _MessageCallback | None = None
         self._queued_bytes = 0  # sys.getsizeof of the messages in _messages
         self._unread = b""  # the rest of a read, kept while reading is paused
-        self._message_waiter: asyncio.Future | None = None
-        self._pings: collections.deque = collections.deque()  # (payload, future) in sending order
-        self._drain_waiters: list[asyncio.Future] = []
+        self._message_waiter: asyncio.Future[None] | None = None
+        self._pings: collections.deque[tuple[bytes, asyncio.Future[None]]] = collections.deque()  # in sending order
+        self._drain_waiters: list[asyncio.Future[None]] = []
         self._queue_full = False
         self._writing_paused = False
         self._reading_paused = False
@@ -127,7 +139,7 @@ class WebSocket(asyncio.Protocol):
         self._close_frame_received = False
         self._eof = False
         self._lost = False
-        self._closed = self._loop.create_future()  # done at connection_lost
+        self._closed: asyncio.Future[None] = self._loop.create_future()  # done at connection_lost
         self._keepalive_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._write_stall_timer: asyncio.TimerHandle | None = None
@@ -141,14 +153,14 @@ class WebSocket(asyncio.Protocol):
         return self.connection.subprotocol
 
     @property
-    def extensions(self) -> list:
+    def extensions(self) -> list[str]:
         """The names of the negotiated extensions (``["permessage-deflate"]`` or ``[]``)."""
         return self.connection.extensions
 
     # -- the application's side ----------------------------------------------------------------
 
     @property
-    def on_message(self):
+    def on_message(self) -> _MessageCallback | None:
         """None (messages wait for :meth:`recv`), or ``callback(ws, message)``, called from the event loop's
         read callback with each message (str or bytes) in order: the low-level API, for applications that
         answer at once (with :meth:`send_nowait`) or hand messages on themselves. Messages already waiting
@@ -158,7 +170,7 @@ class WebSocket(asyncio.Protocol):
         return self._on_message
 
     @on_message.setter
-    def on_message(self, callback) -> None:
+    def on_message(self, callback: _MessageCallback | None) -> None:
         self._on_message = callback
         messages = self._messages
         while callback is not None and messages and self._on_message is callback and self._sent_close is None:
@@ -174,7 +186,7 @@ class WebSocket(asyncio.Protocol):
         if self._failure_timer is not None:  # a peer's error waited for these messages
             self._process()
 
-    async def recv(self):
+    async def recv(self) -> str | bytes:
         """The next message: str for text, bytes for binary. Raises ConnectionClosed once the connection
         is closed and every message received before the close was taken."""
         while True:
@@ -199,24 +211,24 @@ class WebSocket(asyncio.Protocol):
             finally:
                 self._message_waiter = None
 
-    def __aiter__(self):
+    def __aiter__(self) -> WebSocket:
         return self
 
-    async def __anext__(self):
+    async def __anext__(self) -> str | bytes:
         # A plain coroutine per message: cheaper than an async generator's asend() around recv().
         try:
             return await self.recv()
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 
-    async def send(self, message) -> None:
+    async def send(self, message: str | _BytesLike) -> None:
         """Sends a str as a text message, bytes-like as a binary one; waits while the write buffer is
         above the transport's high-water mark. ConnectionClosed once closing has begun."""
         self.send_nowait(message)
         if self._writing_paused:
             await self._drain()
 
-    def send_nowait(self, message) -> None:
+    def send_nowait(self, message: str | _BytesLike) -> None:
         """:meth:`send` without waiting for the write buffer, for :attr:`on_message` callbacks: reading
         pauses while the buffer is above the high-water mark, and a peer that then reads nothing for
         ``close_timeout`` seconds is dropped, so what a callback answers to what it reads stays bounded."""
@@ -238,7 +250,7 @@ class WebSocket(asyncio.Protocol):
             raise self._closed_error() from None
         self.transport.write(data)
 
-    async def ping(self, data=b"") -> asyncio.Future:
+    async def ping(self, data: str | _BytesLike = b"") -> asyncio.Future[None]:
         """Sends a ping; returns a future that completes when its pong arrives (a pong also answers every
         earlier ping, RFC 6455 section 5.5.3). ``data``: bytes or str, at most 125 bytes."""
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
@@ -274,14 +286,6 @@ class WebSocket(asyncio.Protocol):
         """Waits until the TCP connection is closed."""
         await asyncio.shield(self._closed)
 
-    def _start_closing(self, code: int, reason: str) -> None:
-        """Sends our close frame (the connection is open) without waiting: the rest is the event loop's."""
-        self.transport.write(self.connection.send(CloseConnection(code, reason)))
-        self._sent_close = (code, reason)
-        self._cancel_keepalive()
-        self._start_close_timer()
-        self._update_reading()  # read on, to see the peer's close frame
-
     def _check_open(self) -> None:
         if self._lost or self.connection.state is not _OPEN:
             raise self._closed_error()
@@ -291,7 +295,7 @@ class WebSocket(asyncio.Protocol):
         if code is None:  # still closing: our close frame is out, the peer's not in
             code, reason = self._sent_close or (1006, "")
         error_class = ConnectionClosedOK if code in OK_CLOSE_CODES else ConnectionClosedError
-        return error_class(code, reason)
+        return error_class(code, reason)  # type: ignore[arg-type]  # close_reason is set with close_code
 
     async def _drain(self) -> None:
         waiter = self._loop.create_future()
@@ -302,11 +306,11 @@ class WebSocket(asyncio.Protocol):
 
     # -- the event loop's side -----------------------------------------------------------------
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a stream protocol is given a Transport
         self.remote_address = transport.get_extra_info("peername")
 
-    def data_received(self, data) -> None:
+    def data_received(self, data: bytes) -> None:
         connection = self.connection
         if len(data) > _SLICE and (connection.deflate_parameters is not None or connection.state is _CONNECTING):
             self._receive_in_slices(data)
@@ -314,7 +318,7 @@ class WebSocket(asyncio.Protocol):
         connection.receive_data(data)
         self._process()
 
-    def _receive_in_slices(self, data) -> None:
+    def _receive_in_slices(self, data: bytes) -> None:
         """Feeds ``data`` a slice at a time, keeping the rest in ``_unread`` once reading pauses."""
         view = memoryview(data)
         for start in range(0, len(view), _SLICE):
@@ -330,7 +334,7 @@ class WebSocket(asyncio.Protocol):
         self._process()
         return False  # the transport closes itself
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self.connection.receive_data(None)
         error = self._handle_events()
@@ -394,7 +398,7 @@ class WebSocket(asyncio.Protocol):
                 kind = type(event)
                 if kind is TextMessage or kind is BytesMessage:
                     if self._sent_close is None:
-                        data = event.data
+                        data = event.data  # type: ignore[attr-defined]  # a TextMessage or BytesMessage
                         if on_message is None:
                             messages.append(data)
                             queued_bytes += _sizeof(data)
@@ -404,11 +408,11 @@ class WebSocket(asyncio.Protocol):
                             except Exception:
                                 self._on_message_failed()
                 elif kind is Pong:
-                    self._pong_received(event.payload)
+                    self._pong_received(event.payload)  # type: ignore[attr-defined]  # a Pong
                 elif kind is CloseConnection:
-                    self._close_frame_received = event.code != 1006
+                    self._close_frame_received = event.code != 1006  # type: ignore[attr-defined]  # a CloseConnection
                     if self.close_code is None:
-                        self.close_code, self.close_reason = event.code, event.reason
+                        self.close_code, self.close_reason = event.code, event.reason  # type: ignore[attr-defined]
                 elif kind is not Ping:  # pings are answered by the codec itself
                     self._handshake_event(event)
             if connection.pending_error is not None and not self._hold_failure():
@@ -460,7 +464,7 @@ class WebSocket(asyncio.Protocol):
             max_bytes is None or self._queued_bytes <= max_bytes // 4
         )
 
-    def _handshake_event(self, event) -> None:
+    def _handshake_event(self, event: Event) -> None:
         """Role-specific: the server's Request, the client's AcceptConnection or RejectConnection."""
         raise NotImplementedError
 
@@ -474,7 +478,8 @@ class WebSocket(asyncio.Protocol):
             return
         logger.debug("failing the connection with %s: %s", self.remote_address, error)
         if self.close_code is None:
-            self.close_code, self.close_reason = error.close_code, str(error)
+            # a ProtocolError here (a HandshakeError returned above), which has close_code:
+            self.close_code, self.close_reason = error.close_code, str(error)  # type: ignore[attr-defined]
 
     def _pong_received(self, payload: bytes) -> None:
         pings = self._pings
@@ -594,7 +599,7 @@ class WebSocket(asyncio.Protocol):
         if self.ping_timeout is not None:
             self._keepalive_timer = self._loop.call_later(self.ping_timeout, self._keepalive_timed_out)
 
-    def _keepalive_answered(self, pong_waiter: asyncio.Future) -> None:
+    def _keepalive_answered(self, pong_waiter: asyncio.Future[None]) -> None:
         if pong_waiter.cancelled() or pong_waiter.exception() is not None:
             return
         self._cancel_keepalive()
