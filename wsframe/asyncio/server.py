@@ -12,29 +12,46 @@ from ..errors import ConnectionClosed, HandshakeError
 from ..events import AcceptConnection, RejectConnection, Request
 from .protocol import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, WebSocket, logger
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    import socket
+    import ssl as ssl_module
+    from collections.abc import Awaitable, Callable, Iterable
+    from typing import Any
+
+    from ..connection import _OriginPolicy
+    from ..errors import WebSocketError
+    from ..events import Event
+
+    _Handler = Callable[[WebSocket], Awaitable[object]]
+    _Compression = PerMessageDeflate | None | Callable[[Request], PerMessageDeflate | None]
+    _ProcessRequest = Callable[[Request], RejectConnection | None | Awaitable[RejectConnection | None]]
+    # (status, headers, body), or None for the codec's answer (426)
+    _HTTPHandler = Callable[[handshake.HTTPRequest], tuple[int, Iterable[tuple[str, str]], bytes] | None]
+
 __all__ = ["serve", "Server"]
 
 
 class _ServerWebSocket(WebSocket):
     """The server's side of one connection: the opening handshake, then ``handler(self)``."""
 
-    def __init__(self, server: Server, connection: ServerConnection, **options) -> None:
+    def __init__(self, server: Server, connection: ServerConnection, **options: Any) -> None:
         super().__init__(connection, **options)
         self._server = server
         self._open_timer: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._server._connections.add(self)
         self._open_timer = self._loop.call_later(self._server.open_timeout, self._open_timed_out)
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self._cancel_open_timer()
         self._server._connections.discard(self)
 
-    def _handshake_event(self, event) -> None:
+    def _handshake_event(self, event: Event) -> None:
         if type(event) is Request:
             self.request = event
             self._update_reading()  # no more frames until the application has answered
@@ -42,7 +59,7 @@ class _ServerWebSocket(WebSocket):
             self._server._tasks.add(self._task)
             self._task.add_done_callback(self._server._tasks.discard)
 
-    def _fail(self, error) -> None:
+    def _fail(self, error: WebSocketError) -> None:
         super()._fail(error)
         self._cancel_open_timer()
         if self._server.http_handler is not None and isinstance(error, HandshakeError) and error.request is not None:
@@ -53,7 +70,7 @@ class _ServerWebSocket(WebSocket):
         if request.method != "GET" or handshake.header_values(request.headers, "Upgrade"):
             return
         try:
-            response = self._server.http_handler(request)
+            response = self._server.http_handler(request)  # type: ignore[misc]  # _fail checked it is set
         except Exception:
             logger.exception("http_handler failed")
             response = (500, [], b"internal server error\n")
@@ -114,7 +131,7 @@ class _ServerWebSocket(WebSocket):
         compression = self._server.compression
         try:
             if process_request is not None:
-                rejection = process_request(self.request)
+                rejection = process_request(self.request)  # type: ignore[arg-type]  # set before _run starts
                 if inspect.isawaitable(rejection):
                     rejection = await rejection
                 if rejection is not None:
@@ -122,7 +139,7 @@ class _ServerWebSocket(WebSocket):
                         raise TypeError(f"process_request returned {rejection!r}, not None or a RejectConnection")
                     return rejection
             if callable(compression):
-                self.connection.deflate = compression(self.request)
+                self.connection.deflate = compression(self.request)  # type: ignore[arg-type]  # as above
         except Exception:
             logger.exception("process_request failed" if process_request is not None else "compression failed")
             return _INTERNAL_ERROR
@@ -138,27 +155,27 @@ class Server:
     :attr:`sockets` are the listening sockets, :attr:`port` the first one's port (for ``port=0``).
     """
 
-    def __init__(self, handler, **options) -> None:
+    def __init__(self, handler: _Handler, **options: Any) -> None:
         self.handler = handler
-        self.subprotocols = options["subprotocols"]
+        self.subprotocols: list[str] = options["subprotocols"]
         self.origins = check_origin_policy(options["origins"])
-        self.compression = options["compression"]
-        self.max_message_size = options["max_message_size"]
-        self.max_queue = options["max_queue"]
-        self.max_queue_bytes = options["max_queue_bytes"]
-        self.ping_interval = options["ping_interval"]
-        self.ping_timeout = options["ping_timeout"]
-        self.open_timeout = options["open_timeout"]
-        self.close_timeout = options["close_timeout"]
-        self.max_request_head = options["max_request_head"]
-        self.process_request = options["process_request"]
-        self.http_handler = options["http_handler"]
-        self._server: asyncio.base_events.Server | None = None
+        self.compression: _Compression = options["compression"]
+        self.max_message_size: int | None = options["max_message_size"]
+        self.max_queue: int | None = options["max_queue"]
+        self.max_queue_bytes: int | None = options["max_queue_bytes"]
+        self.ping_interval: float | None = options["ping_interval"]
+        self.ping_timeout: float | None = options["ping_timeout"]
+        self.open_timeout: float = options["open_timeout"]
+        self.close_timeout: float = options["close_timeout"]
+        self.max_request_head: int = options["max_request_head"]
+        self.process_request: _ProcessRequest | None = options["process_request"]
+        self.http_handler: _HTTPHandler | None = options["http_handler"]
+        self._server: asyncio.Server = None  # type: ignore[assignment]  # set by serve() before it returns this
         self._port = 0
         self._connections: set[_ServerWebSocket] = set()
-        self._tasks: set[asyncio.Task] = set()
-        self._closing: asyncio.Task | None = None
-        self._closed = asyncio.get_running_loop().create_future()  # done when close() has finished
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: asyncio.Task[None] | None = None
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # done when close() is done
 
     def _make_protocol(self) -> _ServerWebSocket:
         connection = ServerConnection(
@@ -179,7 +196,7 @@ class Server:
         )
 
     @property
-    def sockets(self):
+    def sockets(self) -> tuple[socket.socket, ...]:
         """The listening sockets."""
         return self._server.sockets
 
@@ -189,7 +206,7 @@ class Server:
         return self._port
 
     @property
-    def connections(self) -> set:
+    def connections(self) -> set[WebSocket]:
         """The open connections (their :class:`~wsframe.asyncio.WebSocket` objects)."""
         return set(self._connections)
 
@@ -231,17 +248,17 @@ class Server:
     async def __aenter__(self) -> Server:
         return self
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
 
 async def serve(
-    handler,
+    handler: _Handler,
     host: str | None = "127.0.0.1",
     port: int = 8765,
     *,
-    subprotocols=(),
-    origins=None,
+    subprotocols: Iterable[str] = (),
+    origins: _OriginPolicy = None,
     compression: PerMessageDeflate | None = PerMessageDeflate(),
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     max_queue: int | None = DEFAULT_MAX_QUEUE,
@@ -251,10 +268,10 @@ async def serve(
     open_timeout: float = 10.0,
     close_timeout: float = 10.0,
     max_request_head: int = 65536,
-    ssl=None,
-    sock=None,
-    process_request=None,
-    http_handler=None,
+    ssl: ssl_module.SSLContext | None = None,
+    sock: socket.socket | None = None,
+    process_request: _ProcessRequest | None = None,
+    http_handler: _HTTPHandler | None = None,
 ) -> Server:
     """Starts a WebSocket server on ``host``:``port`` (``port=0``: any free port, see :attr:`Server.port`).
 
@@ -303,9 +320,15 @@ async def serve(
     # The open timer starts once TLS is up: bound the TLS handshake too (asyncio's default is 60 s).
     tls_timeout = open_timeout if ssl is not None else None
     if sock is not None:
-        host = port = None
+        host = port = None  # type: ignore[assignment]  # create_server takes the socket instead
+    # create_server's overloads take either host and port or sock, as the branch above ensures.
     server._server = await loop.create_server(
-        server._make_protocol, host, port, sock=sock, ssl=ssl, ssl_handshake_timeout=tls_timeout
+        server._make_protocol,
+        host,
+        port,
+        sock=sock,  # type: ignore[arg-type]
+        ssl=ssl,
+        ssl_handshake_timeout=tls_timeout,
     )
     server._port = server._server.sockets[0].getsockname()[1]
     return server
