@@ -28,6 +28,16 @@ from .connection import DEFAULT_MAX_MESSAGE_SIZE
 from .deflate import PerMessageDeflate
 from .workers import run_workers
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Awaitable, Callable, Sequence
+    from typing import Any
+
+    from .asyncio import WebSocket
+    from .events import Request
+    from .handshake import HTTPRequest
+
 MAX_CHAT_TEXT = 2000  # characters of a chat message passed on
 
 # Echo connections keep their context (better compression for one peer); the chat room's does not, so
@@ -59,14 +69,14 @@ def path_of(target: str) -> str:
     return urlsplit(target).path
 
 
-def choose_compression(request):
+def choose_compression(request: Request) -> PerMessageDeflate | None:
     """Per request: none for ``?compression=off``, no context takeover for the chat room."""
     if parse_qs(urlsplit(request.target).query).get("compression") == ["off"]:
         return None
     return CHAT_COMPRESSION if path_of(request.target) == "/chat" else ECHO_COMPRESSION
 
 
-def negotiated(ws) -> dict:
+def negotiated(ws: WebSocket) -> dict[str, object]:
     parameters = ws.connection.deflate_parameters
     return {
         "subprotocol": ws.subprotocol,
@@ -75,7 +85,7 @@ def negotiated(ws) -> dict:
     }
 
 
-async def echo(ws, stats: DemoStats) -> None:
+async def echo(ws: WebSocket, stats: DemoStats) -> None:
     """Sends every message back as it came, counting them."""
     async for message in ws:
         size = len(message.encode()) if isinstance(message, str) else len(message)
@@ -91,16 +101,16 @@ class ChatRoom:
 
     def __init__(self, stats: DemoStats) -> None:
         self.stats = stats
-        self.participants: dict = {}  # WebSocket -> its name
+        self.participants: dict[WebSocket, str] = {}  # the name of each
         self.joined = 0
 
-    def broadcast(self, event: dict) -> None:
+    def broadcast(self, event: dict[str, object]) -> None:
         message = json.dumps(event)
         receivers = broadcast(self.participants, message)
         self.stats.messages_sent += receivers
         self.stats.bytes_sent += receivers * len(message.encode())
 
-    async def join(self, ws) -> None:
+    async def join(self, ws: WebSocket) -> None:
         self.joined += 1
         name = f"guest {self.joined}"
         self.participants[ws] = name
@@ -121,12 +131,12 @@ class ChatRoom:
             self.broadcast({"type": "participants", "count": len(self.participants), "left": name})
 
 
-async def handler(ws, stats: DemoStats, room: ChatRoom) -> None:
+async def handler(ws: WebSocket, stats: DemoStats, room: ChatRoom) -> None:
     stats.connections += 1
     stats.open_connections += 1
     stats.deflate_connections += bool(ws.extensions)
     try:
-        if path_of(ws.request.target) == "/chat":
+        if path_of(ws.request.target) == "/chat":  # type: ignore[union-attr]  # a server's: it has a request
             await room.join(ws)
         else:
             await echo(ws, stats)
@@ -134,7 +144,7 @@ async def handler(ws, stats: DemoStats, room: ChatRoom) -> None:
         stats.open_connections -= 1
 
 
-def http_handler(request, stats: DemoStats):
+def http_handler(request: HTTPRequest, stats: DemoStats) -> tuple[int, list[tuple[str, str]], bytes]:
     """The demo page at / and the figures at /stats; 404 elsewhere."""
     path = path_of(request.target)
     if path == "/":
@@ -144,16 +154,25 @@ def http_handler(request, stats: DemoStats):
     return 404, [], b"not found\n"
 
 
-def delayed_accept(seconds: float):
+def delayed_accept(seconds: float) -> Callable[[Request], Awaitable[None]]:
     """A process_request that waits before accepting, as one that authenticates would."""
 
-    async def process_request(request) -> None:
+    async def process_request(request: Request) -> None:
         await asyncio.sleep(seconds)
 
     return process_request
 
 
-async def main(host, port, *, sock=None, workers: int = 1, on_ready=None, accept_delay: float = 0.0, **limits) -> None:
+async def main(
+    host: str | None,
+    port: int | None,
+    *,
+    sock: socket.socket | None = None,
+    workers: int = 1,
+    on_ready: Callable[[], object] | None = None,
+    accept_delay: float = 0.0,
+    **limits: Any,
+) -> None:
     """Serves until cancelled or SIGTERM; prints the address (or calls ``on_ready()``) once listening.
     ``limits``: serve()'s max_message_size, max_queue and subprotocols."""
     stats = DemoStats(workers)
@@ -161,7 +180,7 @@ async def main(host, port, *, sock=None, workers: int = 1, on_ready=None, accept
     server = await serve(
         lambda ws: handler(ws, stats, room),
         host,
-        port,
+        port,  # type: ignore[arg-type]  # None only with sock
         sock=sock,
         compression=choose_compression,
         process_request=delayed_accept(accept_delay) if accept_delay > 0 else None,
@@ -173,7 +192,7 @@ async def main(host, port, *, sock=None, workers: int = 1, on_ready=None, accept
 
     def stop() -> None:
         loop.add_signal_handler(signal.SIGTERM, lambda: None)  # once: a second one must not cut the shutdown
-        main_task.cancel()
+        main_task.cancel()  # type: ignore[union-attr]  # main runs in a task
 
     try:
         loop.add_signal_handler(signal.SIGTERM, stop)
@@ -181,8 +200,9 @@ async def main(host, port, *, sock=None, workers: int = 1, on_ready=None, accept
         pass
     if on_ready is not None:
         on_ready()
-    else:
-        print(f"wsframe demo server ({IMPLEMENTATION} hot path): {address(host, server.port)}", flush=True)
+    else:  # host is None only in workers, which pass on_ready
+        shown = address(host, server.port)  # type: ignore[arg-type]
+        print(f"wsframe demo server ({IMPLEMENTATION} hot path): {shown}", flush=True)
     async with server:
         try:
             await server.serve_forever()
@@ -196,7 +216,7 @@ def address(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
-def serve_worker(sock, ready, workers: int, options: dict) -> None:
+def serve_worker(sock: socket.socket, ready: Callable[[], object], workers: int, options: dict[str, Any]) -> None:
     """One of ``--workers N``: serves on ``sock`` until SIGTERM."""
     asyncio.run(main(None, None, sock=sock, workers=workers, on_ready=ready, **options))
 
@@ -205,7 +225,7 @@ def optional_int(text: str) -> int | None:
     return None if text.lower() == "none" else int(text)
 
 
-def run(argv=None) -> None:
+def run(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m wsframe", description="wsframe echo server, chat and demo page")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -237,7 +257,7 @@ def run(argv=None) -> None:
     )
     if args.workers > 1:
 
-        def announce(port, pids):
+        def announce(port: int, pids: list[int]) -> None:
             print(
                 f"wsframe demo server ({IMPLEMENTATION} hot path, {args.workers} workers, pids "
                 f"{' '.join(map(str, pids))}): {address(args.host, port)}",

@@ -259,7 +259,7 @@ async def serve(
     *,
     subprotocols: Iterable[str] = (),
     origins: _OriginPolicy = None,
-    compression: PerMessageDeflate | None = PerMessageDeflate(),
+    compression: _Compression = PerMessageDeflate(),
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     max_queue: int | None = DEFAULT_MAX_QUEUE,
     max_queue_bytes: int | None = DEFAULT_MAX_QUEUE_BYTES,
