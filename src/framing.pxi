@@ -64,6 +64,7 @@ cdef enum:
     EXPECT_EITHER = -1  # expect_mask=None
     ASSEMBLY_KEPT = 65536  # a reassembly buffer up to this size is kept for the next message
     GROWTH_START = 65536  # a payload buffer's first size when its frame announces more than arrived
+    GROWTH_AHEAD = 4  # a growing buffer takes up to this many times the bytes received so far
 
 
 # Opcodes and rsv values as Python ints, to build frame tuples without conversions.
@@ -119,8 +120,9 @@ cdef object message_types_argument(object messages):
 
 
 cdef inline Py_ssize_t grown_capacity(Py_ssize_t capacity, Py_ssize_t needed, Py_ssize_t most) noexcept nogil:
-    """A buffer size for needed bytes: doubling from GROWTH_START, but never past most (the end the
-    peer announced), so memory follows the bytes received, not the lengths announced."""
+    """A buffer size for needed bytes: doubling from GROWTH_START, or GROWTH_AHEAD times needed when that
+    is more (fewer reallocations, each of which may copy, for a big frame arriving in reads), but never
+    past most (the end the peer announced), so memory follows the bytes received, not the lengths announced."""
     cdef Py_ssize_t grown
     if capacity < GROWTH_START // 2:
         grown = GROWTH_START
@@ -128,6 +130,8 @@ cdef inline Py_ssize_t grown_capacity(Py_ssize_t capacity, Py_ssize_t needed, Py
         grown = PY_SSIZE_T_MAX
     else:
         grown = capacity * 2
+    if needed <= PY_SSIZE_T_MAX // GROWTH_AHEAD and grown < needed * GROWTH_AHEAD:
+        grown = needed * GROWTH_AHEAD
     if grown > most:
         grown = most
     return needed if grown < needed else grown
@@ -742,7 +746,16 @@ cdef class FrameDecoder:
             dst = <unsigned char *>PyBytes_AS_STRING(payload)
         if size:
             self.unmask(dst, src, size)
-        if self.validate:
+        # A text message that is this one piece: Python's strict UTF-8 decoder accepts exactly what RFC 3629
+        # allows, so decoding it is its check (a second pass only to locate an error).
+        whole_text = self.validate and self.into_assembly and done and self.fin and first_piece and self.opcode == 1
+        if whole_text:
+            try:
+                text = PyUnicode_DecodeUTF8(<char *>dst, size, NULL)
+            except UnicodeDecodeError:
+                self.check_text(dst, size, True)
+                raise
+        elif self.validate:
             self.check_text(dst, size, done and self.fin)
         if self.into_assembly:
             self.assembly_size += size
@@ -754,7 +767,10 @@ cdef class FrameDecoder:
             if whole and not self.into_assembly:
                 payload = self.take_payload()
         if self.into_assembly:
-            if done and self.fin:
+            if whole_text:
+                self.release_assembly()
+                frames.append(wsf_new_pair(self.text_type, text, True))
+            elif done and self.fin:
                 self.emit_assembled(frames)
         elif whole:
             if done:
