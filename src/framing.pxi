@@ -59,6 +59,48 @@ cdef extern from *:
     """
     object wsf_new_pair(object cls, object first, object second)
 
+cdef extern from *:
+    """
+    /* The str of UTF-8 text already checked (wsf_utf8_feed, wsf_utf8_complete). CPython's decoder checks
+       it again and widens its output as wider characters come; here the largest lead byte gives the
+       width at once (no overlong forms: leads C4-EF start U+0100-U+FFFF, F0-F4 U+10000 and up). */
+    static PyObject *wsf_decode_checked_utf8(const unsigned char *s, Py_ssize_t n) {
+        Py_ssize_t i, j = 0, count = 0;
+        unsigned char top = 0;
+        for (i = 0; i < n; i++) {
+            count += (s[i] & 0xC0) != 0x80;
+            top = s[i] > top ? s[i] : top;
+        }
+        if (top < 0xC4)  /* ASCII or Latin-1: CPython's decoder has fast paths for these */
+            return PyUnicode_DecodeUTF8((const char *)s, n, NULL);
+        PyObject *str = PyUnicode_New(count, top < 0xF0 ? 0xFFFF : 0x10FFFF);
+        if (str == NULL)
+            return NULL;
+        int kind = PyUnicode_KIND(str);
+        void *data = PyUnicode_DATA(str);
+        for (i = 0; i < n; j++) {
+            unsigned int c = s[i];
+            Py_UCS4 ch;
+            if (c < 0x80) {
+                ch = c;
+                i += 1;
+            } else if (c < 0xE0) {
+                ch = ((c & 0x1F) << 6) | (s[i + 1] & 0x3F);
+                i += 2;
+            } else if (c < 0xF0) {
+                ch = ((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+                i += 3;
+            } else {
+                ch = ((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12) | ((s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F);
+                i += 4;
+            }
+            PyUnicode_WRITE(kind, data, j, ch);
+        }
+        return str;
+    }
+    """
+    object wsf_decode_checked_utf8(const unsigned char *s, Py_ssize_t n)
+
 cdef enum:
     RESERVED_OPCODES = 0xF8F8  # bit n set: opcode n is reserved (3-7, 11-15)
     EXPECT_EITHER = -1  # expect_mask=None
@@ -712,7 +754,7 @@ cdef class FrameDecoder:
     cdef int emit_assembled(self, list frames) except -1:
         """Appends the reassembled message as one item: text decoded straight from the buffer."""
         if self.text:
-            data = PyUnicode_DecodeUTF8(<char *>self.assembly, self.assembly_size, NULL)
+            data = wsf_decode_checked_utf8(self.assembly, self.assembly_size)
             cls = self.text_type
         else:
             data = PyBytes_FromStringAndSize(<char *>self.assembly, self.assembly_size)
