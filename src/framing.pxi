@@ -59,11 +59,54 @@ cdef extern from *:
     """
     object wsf_new_pair(object cls, object first, object second)
 
+cdef extern from *:
+    """
+    /* The str of UTF-8 text already checked (wsf_utf8_feed, wsf_utf8_complete). CPython's decoder checks
+       it again and widens its output as wider characters come; here the largest lead byte gives the
+       width at once (no overlong forms: leads C4-EF start U+0100-U+FFFF, F0-F4 U+10000 and up). */
+    static PyObject *wsf_decode_checked_utf8(const unsigned char *s, Py_ssize_t n) {
+        Py_ssize_t i, j = 0, count = 0;
+        unsigned char top = 0;
+        for (i = 0; i < n; i++) {
+            count += (s[i] & 0xC0) != 0x80;
+            top = s[i] > top ? s[i] : top;
+        }
+        if (top < 0xC4)  /* ASCII or Latin-1: CPython's decoder has fast paths for these */
+            return PyUnicode_DecodeUTF8((const char *)s, n, NULL);
+        PyObject *str = PyUnicode_New(count, top < 0xF0 ? 0xFFFF : 0x10FFFF);
+        if (str == NULL)
+            return NULL;
+        int kind = PyUnicode_KIND(str);
+        void *data = PyUnicode_DATA(str);
+        for (i = 0; i < n; j++) {
+            unsigned int c = s[i];
+            Py_UCS4 ch;
+            if (c < 0x80) {
+                ch = c;
+                i += 1;
+            } else if (c < 0xE0) {
+                ch = ((c & 0x1F) << 6) | (s[i + 1] & 0x3F);
+                i += 2;
+            } else if (c < 0xF0) {
+                ch = ((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+                i += 3;
+            } else {
+                ch = ((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12) | ((s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F);
+                i += 4;
+            }
+            PyUnicode_WRITE(kind, data, j, ch);
+        }
+        return str;
+    }
+    """
+    object wsf_decode_checked_utf8(const unsigned char *s, Py_ssize_t n)
+
 cdef enum:
     RESERVED_OPCODES = 0xF8F8  # bit n set: opcode n is reserved (3-7, 11-15)
     EXPECT_EITHER = -1  # expect_mask=None
     ASSEMBLY_KEPT = 65536  # a reassembly buffer up to this size is kept for the next message
     GROWTH_START = 65536  # a payload buffer's first size when its frame announces more than arrived
+    GROWTH_AHEAD = 4  # a growing buffer takes up to this many times the bytes received so far
 
 
 # Opcodes and rsv values as Python ints, to build frame tuples without conversions.
@@ -119,8 +162,9 @@ cdef object message_types_argument(object messages):
 
 
 cdef inline Py_ssize_t grown_capacity(Py_ssize_t capacity, Py_ssize_t needed, Py_ssize_t most) noexcept nogil:
-    """A buffer size for needed bytes: doubling from GROWTH_START, but never past most (the end the
-    peer announced), so memory follows the bytes received, not the lengths announced."""
+    """A buffer size for needed bytes: doubling from GROWTH_START, or GROWTH_AHEAD times needed when that
+    is more (fewer reallocations, each of which may copy, for a big frame arriving in reads), but never
+    past most (the end the peer announced), so memory follows the bytes received, not the lengths announced."""
     cdef Py_ssize_t grown
     if capacity < GROWTH_START // 2:
         grown = GROWTH_START
@@ -128,6 +172,8 @@ cdef inline Py_ssize_t grown_capacity(Py_ssize_t capacity, Py_ssize_t needed, Py
         grown = PY_SSIZE_T_MAX
     else:
         grown = capacity * 2
+    if needed <= PY_SSIZE_T_MAX // GROWTH_AHEAD and grown < needed * GROWTH_AHEAD:
+        grown = needed * GROWTH_AHEAD
     if grown > most:
         grown = most
     return needed if grown < needed else grown
@@ -708,7 +754,7 @@ cdef class FrameDecoder:
     cdef int emit_assembled(self, list frames) except -1:
         """Appends the reassembled message as one item: text decoded straight from the buffer."""
         if self.text:
-            data = PyUnicode_DecodeUTF8(<char *>self.assembly, self.assembly_size, NULL)
+            data = wsf_decode_checked_utf8(self.assembly, self.assembly_size)
             cls = self.text_type
         else:
             data = PyBytes_FromStringAndSize(<char *>self.assembly, self.assembly_size)
@@ -742,7 +788,16 @@ cdef class FrameDecoder:
             dst = <unsigned char *>PyBytes_AS_STRING(payload)
         if size:
             self.unmask(dst, src, size)
-        if self.validate:
+        # A text message that is this one piece: Python's strict UTF-8 decoder accepts exactly what RFC 3629
+        # allows, so decoding it is its check (a second pass only to locate an error).
+        whole_text = self.validate and self.into_assembly and done and self.fin and first_piece and self.opcode == 1
+        if whole_text:
+            try:
+                text = PyUnicode_DecodeUTF8(<char *>dst, size, NULL)
+            except UnicodeDecodeError:
+                self.check_text(dst, size, True)
+                raise
+        elif self.validate:
             self.check_text(dst, size, done and self.fin)
         if self.into_assembly:
             self.assembly_size += size
@@ -754,7 +809,10 @@ cdef class FrameDecoder:
             if whole and not self.into_assembly:
                 payload = self.take_payload()
         if self.into_assembly:
-            if done and self.fin:
+            if whole_text:
+                self.release_assembly()
+                frames.append(wsf_new_pair(self.text_type, text, True))
+            elif done and self.fin:
                 self.emit_assembled(frames)
         elif whole:
             if done:

@@ -922,6 +922,35 @@ def test_message_types_argument(both, messages):
     assert errors[0] == errors[1] == f"messages must be None or a pair of tuple subclasses, not {messages!r}"
 
 
+UTF8_EDGES = [b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\xe2\x82", b"\xf0\x9f\x98\x80", b"\xc3\xa9", b"\x80", b"\xe2\x82\xac", b"\xc4\x80", b"\xef\xbf\xbf", b"\xc3\xbf"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=SUPPRESSED)
+@given(pieces=st.lists(st.sampled_from(UTF8_EDGES) | st.binary(max_size=8) | st.text(max_size=8).map(str.encode), max_size=8))
+def test_message_mode_single_frame_text_checked_like_fragments(both, pieces):
+    # A text message in one frame is checked by decoding it, a reassembled one decoded by the lead bytes'
+    # width (native): the same item or the same error (message, offset) as the fallback and Python's
+    # decoder (str equality also compares the width: a wider str than needed is unequal).
+    payload = b"".join(pieces)
+    whole = reference_frame(2, b"before") + reference_frame(1, payload)
+    half = len(payload) // 2
+    fragmented = reference_frame(2, b"before") + reference_frame(1, payload[:half], False) + reference_frame(0, payload[half:])
+    results = []
+    for impl in both:
+        for wire in (whole, fragmented):
+            items, consumed, error = impl.FrameDecoder(expect_mask=False, messages=MESSAGE_TYPES).decode(wire)
+            results.append((typed(items), consumed if error else None, error_key(error)))
+    try:
+        expected = [("Text", (payload.decode(), True))]
+    except UnicodeDecodeError:
+        assert results[0][2][0] is InvalidUTF8
+    else:
+        assert results[0][0][1:] == results[1][0][1:] == expected
+    assert results[0] == results[2]
+    assert results[1] == results[3]
+    assert results[0][2] == results[1][2]
+
+
 def test_message_mode_error_mid_message_keeps_earlier_items(impl):
     decoder = impl.FrameDecoder(expect_mask=False, messages=MESSAGE_TYPES)
     done = reference_frame(2, b"whole")
