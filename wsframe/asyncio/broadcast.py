@@ -16,6 +16,13 @@ from ..connection import ConnectionState
 from ..errors import InvalidState
 from .protocol import logger
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ..broadcast import _Message
+    from .protocol import WebSocket
+
 __all__ = ["broadcast", "DEFAULT_MAX_BUFFER", "SLOW_RECEIVER_CODE"]
 
 DEFAULT_MAX_BUFFER = 1024 * 1024
@@ -24,7 +31,7 @@ SLOW_RECEIVER_CODE = 1013
 _OPEN = ConnectionState.OPEN
 
 
-def broadcast(websockets, message, *, max_buffer: int = DEFAULT_MAX_BUFFER) -> int:
+def broadcast(websockets: Iterable[WebSocket], message: _Message, *, max_buffer: int = DEFAULT_MAX_BUFFER) -> int:
     """Writes ``message`` (str: text, bytes-like: binary) to every open one of ``websockets`` and returns
     to how many. Skipped: connections that are closing or closed, or sending a message in pieces. Closed
     with 1013: those whose write buffer holds more than ``max_buffer`` bytes (see the module doc)."""
