@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Type checks, with the mypy version pinned below installed into the dev environment (see venv.sh):
 # mypy --strict over the whole package with pyproject.toml's [tool.mypy] configuration, then mypy's
-# stubtest, which checks
-# wsframe/_native.pyi against the built extension (tests/test_stub.py checks it against the fallback).
+# stubtest, which checks wsframe/_native.pyi against the built extension (tests/test_stub.py checks it
+# against the fallback).
 # uvicorn (the version tools/uvicorn_suite.sh tests) is installed too, for wsframe.integrations.uvicorn's
 # imports of it. Extra arguments go to mypy.
 set -euo pipefail
