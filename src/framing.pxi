@@ -325,6 +325,10 @@ cdef class FrameEncoder:
             memcpy(out + header_length, payload, n)
         return frame
 
+    def __reduce__(self):
+        # A copy would hand out the same unused keys as this encoder: masks must not repeat.
+        raise TypeError(f"cannot pickle or copy a {type(self).__name__}: its mask keys must not be shared")
+
     def mask_key(self):
         """A fresh mask key (4 bytes) from the same source, for the frames built elsewhere."""
         cdef unsigned char key[4]

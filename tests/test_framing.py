@@ -1087,3 +1087,15 @@ def test_frame_encoder_errors(both):
             encoder.text("a\ud800")
         with pytest.raises(TypeError, match="^expected a contiguous bytes-like object, not str$"):
             encoder.binary("x")
+
+
+def test_frame_encoder_cannot_be_copied(impl):
+    # A copy would hand out the same unused mask keys as the original.
+    import copy
+    import pickle
+
+    encoder = impl.FrameEncoder(mask=True)
+    encoder.mask_key()
+    for duplicate in (copy.copy, copy.deepcopy, pickle.dumps):
+        with pytest.raises(TypeError, match="mask keys must not be shared"):
+            duplicate(encoder)

@@ -108,6 +108,10 @@ class FrameEncoder:
         self._masked = bool(mask)
         self._keys: list[bytes] = []  # unused keys of the last batch
 
+    def __reduce__(self) -> str | tuple[object, ...]:
+        # A copy would hand out the same unused keys as this encoder: masks must not repeat.
+        raise TypeError(f"cannot pickle or copy a {type(self).__name__}: its mask keys must not be shared")
+
     def mask_key(self) -> bytes:
         """A fresh mask key (4 bytes) from the same source, for the frames built elsewhere."""
         keys = self._keys
