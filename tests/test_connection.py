@@ -980,3 +980,71 @@ def test_send_text_and_binary_match_send_of_events_in_every_configuration():
         server.send(CloseConnection(1000))
         with pytest.raises(InvalidState):
             server.send_text("after close")
+
+
+# -- receive_messages: the shortcut for reads of whole messages --------------------------------------
+
+_FRAME_KINDS = st.one_of(
+    st.tuples(st.just(1), st.text(max_size=40).map(str.encode), st.just(True)),  # text
+    st.tuples(st.just(1), st.binary(max_size=8), st.just(True)),  # text, often invalid UTF-8
+    st.tuples(st.just(2), st.binary(max_size=300), st.just(True)),  # binary
+    st.tuples(st.sampled_from([0, 1, 2]), st.binary(max_size=20), st.booleans()),  # fragments, in or out of order
+    st.tuples(st.sampled_from([9, 10]), st.binary(max_size=10), st.just(True)),  # ping, pong
+    st.tuples(st.just(8), st.just(b"\x03\xe8bye"), st.just(True)),  # close
+    st.tuples(st.just(3), st.binary(max_size=4), st.just(True)),  # reserved opcode: 1002
+)
+
+
+def _feed_opened_server(chunks, shortcut, max_message_size):
+    server = ServerConnection(opened=True, max_message_size=max_message_size)
+    seen = []
+    for chunk in chunks:
+        messages = server.receive_messages(chunk) if shortcut else None
+        if messages is not None:
+            seen.append(("shortcut", list(messages)))
+        elif not shortcut:
+            server.receive_data(chunk)
+        try:
+            seen.extend(server.events())
+        except ProtocolError as exc:
+            seen.append((type(exc), str(exc), exc.close_code))
+        seen.append(server.data_to_send())
+    return seen, server.state
+
+
+def _without_shortcut_markers(seen):
+    flat = []
+    for item in seen:
+        if type(item) is tuple and item and item[0] == "shortcut":
+            flat.extend(item[1])
+        else:
+            flat.append(item)
+    return flat
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    frames=st.lists(_FRAME_KINDS, max_size=12),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=6),
+    max_message_size=st.sampled_from([None, 100]),
+)
+def test_receive_messages_gives_what_receive_data_and_events_give(frames, cuts, max_message_size):
+    stream = b"".join(client_frame(opcode, payload, fin=fin) for opcode, payload, fin in frames)
+    bounds = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:])]
+    plain, plain_state = _feed_opened_server(chunks, False, max_message_size)
+    shortcut, shortcut_state = _feed_opened_server(chunks, True, max_message_size)
+    assert _without_shortcut_markers(shortcut) == plain
+    assert shortcut_state is plain_state
+
+
+def test_receive_messages_takes_the_shortcut_only_for_whole_plain_messages():
+    server = ServerConnection(opened=True)
+    two = client_frame(1, b"hi") + client_frame(2, b"\x00\x01")
+    assert server.receive_messages(two) == [TextMessage("hi"), BytesMessage(b"\x00\x01")]
+    assert drain(server) == []
+    assert server.receive_messages(client_frame(2, b"abc")[:1]) == []  # a partial header is kept
+    assert server.receive_messages(client_frame(2, b"abc")[1:]) is None  # ... and finished the usual way
+    assert drain(server) == [BytesMessage(b"abc")]
+    assert server.receive_messages(client_frame(9, b"p")) is None  # a ping: answered by the usual path
+    assert drain(server) == [Ping(b"p")] and server.data_to_send() == server_frame(10, b"p")

@@ -226,6 +226,29 @@ class Connection:
             self._receive_frames(data)
         # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
 
+    def receive_messages(self, data: _BytesLike) -> list[Message] | None:
+        """:meth:`receive_data` for callers that hand on whole messages, with a shortcut for the common read.
+
+        When the connection is open with nothing pending and ``data`` decodes to whole uncompressed
+        messages only (no control frame, fragment, compressed message or error: what a busy connection
+        mostly reads), returns them, the same :class:`~wsframe.events.TextMessage` and
+        :class:`~wsframe.events.BytesMessage` events :meth:`events` would give, in order; :meth:`events`
+        then has nothing. Otherwise returns None after doing what :meth:`receive_data` does: take
+        :meth:`events` as usual. (The shortcut spares the event list and its iterator, about half the
+        Python work per small message.)
+        """
+        if self._state is not _OPEN or self._events or self._unparsed or self._input_closed or self._eof or not data:
+            self.receive_data(data)
+            return None
+        decoder = self._decoder
+        items, used, error = decoder.decode(data)  # type: ignore[union-attr]  # open: it has a decoder
+        if error is None and not decoder.last_frame_count:  # type: ignore[union-attr]
+            if used < len(data):  # a partial frame header
+                self._unparsed = bytes(data[used:])
+            return items  # type: ignore[return-value]  # message objects, typed as tuples
+        self._decoded(data, items, used, error)
+        return None
+
     def events(self, *, defer_error: bool = False) -> Iterator[Event]:
         """An iterator over the events received so far, which then raises the peer's error, if any (once).
 
@@ -284,12 +307,16 @@ class Connection:
             data = self._unparsed + bytes(data)
         # Called once open, so with a decoder.
         items, used, error = self._decoder.decode(data)  # type: ignore[union-attr]
+        self._decoded(data, items, used, error)
+
+    def _decoded(self, data: _BytesLike, items: list[Any], used: int, error: ProtocolError | None) -> None:
+        """Takes what the decoder made of ``data``: events, the unparsed rest, the peer's error."""
         self._unparsed = bytes(data[used:]) if used < len(data) else b""
         if items:
             if self._decoder.last_frame_count:  # type: ignore[union-attr]
                 self._handle_frames(items)
             else:  # only whole messages: nothing in them can change the state
-                self._events.extend(items)  # type: ignore[arg-type]  # message objects, typed as tuples
+                self._events.extend(items)  # message objects
         if error is not None and not self._input_closed:
             self._fail(error)
 

@@ -234,12 +234,15 @@ class WebSocket(asyncio.Protocol):
         ``close_timeout`` seconds is dropped, so what a callback answers to what it reads stays bounded."""
         connection = self.connection
         try:
-            if type(message) is bytes and len(message) >= _WRITE_APART:
-                parts = connection.send_binary_unjoined(message)
-                if len(parts) > 1:
-                    self.transport.writelines(parts)
-                    return
-                data = parts[0]
+            if type(message) is bytes:  # the common case first
+                if len(message) < _WRITE_APART:
+                    data = connection.send_binary(message)
+                else:
+                    parts = connection.send_binary_unjoined(message)
+                    if len(parts) > 1:
+                        self.transport.writelines(parts)
+                        return
+                    data = parts[0]
             elif isinstance(message, str):
                 data = connection.send_text(message)
             elif isinstance(message, (bytes, bytearray, memoryview)):
@@ -315,8 +318,16 @@ class WebSocket(asyncio.Protocol):
         if len(data) > _SLICE and (connection.deflate_parameters is not None or connection.state is _CONNECTING):
             self._receive_in_slices(data)
             return
-        connection.receive_data(data)
-        self._process()
+        messages = connection.receive_messages(data)
+        if messages is None:
+            self._process()
+            return
+        # Only whole plain messages, the common read: none of _process's other work can be due.
+        deliver = self._deliver
+        for message in messages:
+            deliver(message[0])
+        if self._messages:  # else all went to on_message (or were discarded)
+            self._after_delivery()
 
     def _receive_in_slices(self, data: bytes) -> None:
         """Feeds ``data`` a slice at a time, keeping the rest in ``_unread`` once reading pauses."""
@@ -390,23 +401,12 @@ class WebSocket(asyncio.Protocol):
     def _handle_events(self) -> WebSocketError | None:
         """Takes the codec's events; returns the peer's error once it is not held (see _hold_failure)."""
         connection = self.connection
-        messages = self._messages
-        queued_bytes = self._queued_bytes
-        on_message = self._on_message
+        deliver = self._deliver
         try:
             for event in connection.events(defer_error=True):
                 kind = type(event)
                 if kind is TextMessage or kind is BytesMessage:
-                    if self._sent_close is None:
-                        data = event.data  # type: ignore[attr-defined]  # a TextMessage or BytesMessage
-                        if on_message is None:
-                            messages.append(data)
-                            queued_bytes += _sizeof(data)
-                        else:
-                            try:
-                                on_message(self, data)
-                            except Exception:
-                                self._on_message_failed()
+                    deliver(event.data)  # type: ignore[attr-defined]  # a TextMessage or BytesMessage
                 elif kind is Pong:
                     self._pong_received(event.payload)  # type: ignore[attr-defined]  # a Pong
                 elif kind is CloseConnection:
@@ -421,11 +421,33 @@ class WebSocket(asyncio.Protocol):
         except WebSocketError as exc:
             return exc
         finally:
-            self._queued_bytes = queued_bytes
-            if messages and not self._queue_full and self._queue_over_limits():
-                self._queue_full = True
-                self._update_reading()
+            self._check_queue()
         return None
+
+    def _deliver(self, data: str | bytes) -> None:
+        """Hands a message to on_message or the queue; discarded once our close frame is out."""
+        if self._sent_close is not None:
+            return
+        on_message = self._on_message
+        if on_message is None:
+            self._messages.append(data)
+            self._queued_bytes += _sizeof(data)
+            return
+        try:
+            on_message(self, data)
+        except Exception:
+            self._on_message_failed()
+
+    def _after_delivery(self) -> None:
+        """After messages went to the queue: pause reading if it is full, wake recv()."""
+        self._check_queue()
+        if self._message_waiter is not None and self._messages:
+            self._wake_receiver()
+
+    def _check_queue(self) -> None:
+        if self._messages and not self._queue_full and self._queue_over_limits():
+            self._queue_full = True
+            self._update_reading()
 
     def _on_message_failed(self) -> None:
         logger.exception("on_message callback failed")
