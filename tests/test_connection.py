@@ -555,6 +555,25 @@ def test_client_fails_on_wrong_accept():
     assert client.state is ConnectionState.CLOSED
 
 
+@pytest.mark.parametrize(("client_options", "allowed"), [({}, 8), ({"max_interim": 2}, 2)], ids=["default", "2"])
+def test_client_skips_interim_responses_up_to_max_interim(client_options, allowed):
+    def answer(interim_count):
+        server = ServerConnection()
+        client = ClientConnection(**client_options)
+        server.receive_data(client.send(Request(host="h", target="/")))
+        drain(server)
+        client.receive_data(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" * interim_count)
+        client.receive_data(server.send(AcceptConnection()))
+        return client
+
+    [accepted] = drain(answer(allowed))
+    assert isinstance(accepted, AcceptConnection)
+    refused = answer(allowed + 1)
+    with pytest.raises(HandshakeError, match=f"more than {allowed} interim"):
+        drain(refused)
+    assert refused.state is ConnectionState.CLOSED
+
+
 def test_server_opened_directly():
     server = ServerConnection(opened=True, subprotocol="chat")
     assert server.state is ConnectionState.OPEN and server.subprotocol == "chat"

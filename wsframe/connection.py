@@ -735,13 +735,25 @@ class ClientConnection(Connection):
 
     The server's answer arrives as :class:`AcceptConnection` (with the negotiated subprotocol) or
     :class:`RejectConnection` (its status, headers and body); an invalid response raises HandshakeError.
+    Limits of the response (see :class:`~wsframe.handshake.ResponseReader`): ``max_response_head``
+    (bytes of all its heads together), ``max_response_body`` (bytes of a refusal's body kept), and
+    ``max_interim`` (interim 1xx responses skipped before it; one more raises HandshakeError).
     """
 
     _is_client = True
 
-    def __init__(self, *, max_response_head: int = 65536, max_response_body: int = 65536, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_response_head: int = 65536,
+        max_response_body: int = 65536,
+        max_interim: int = 8,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
-        self._reader = handshake.ResponseReader(max_head=max_response_head, max_body=max_response_body)
+        self._reader = handshake.ResponseReader(
+            max_head=max_response_head, max_body=max_response_body, max_interim=max_interim
+        )
         self._key: str | None = None
         self._offered_subprotocols: list[str] = []
 
