@@ -944,6 +944,15 @@ def test_deflate_wire_budget_not_applied_in_stream_mode():
     assert events[-1].message_finished
 
 
+def test_wire_budget_not_applied_to_uncompressed_messages():
+    # The hot path joins their frames as they come (no memory per frame); see FRAME_CHARGE for why
+    # their frames are not charged.
+    server, _ = open_pair(server_options={"max_message_size": 4096})
+    frames = (2 * 4096 + WIRE_ALLOWANCE) // FRAME_CHARGE + 10
+    server.receive_data(client_frame(1, b"abc", fin=False) + client_frame(0, fin=False) * frames + client_frame(0))
+    assert drain(server) == [TextMessage("abc")]
+
+
 # -- message events are tuples underneath ------------------------------------------------------------
 
 
