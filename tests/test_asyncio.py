@@ -539,29 +539,51 @@ def test_reading_pauses_while_process_request_decides(run):
     run(main())
 
 
-def process_request_raising(request):
+def application_raising(request):
     raise RuntimeError("bug in the application")
 
 
 @pytest.mark.parametrize(
-    "process_request",
+    ("option", "answer"),
     [
-        process_request_raising,
-        lambda request: RejectConnection(403, [("X-Reason", "a\r\nSet-Cookie: b")]),
-        lambda request: RejectConnection(403, body="a str"),
-        lambda request: (403, [], b"websockets-style"),
-        lambda request: AcceptConnection(),
+        ("process_request", application_raising),
+        ("process_request", lambda request: RejectConnection(403, [("X-Reason", "a\r\nSet-Cookie: b")])),
+        ("process_request", lambda request: RejectConnection(403, body="a str")),
+        ("process_request", lambda request: (403, [], b"websockets-style")),
+        ("process_request", lambda request: AcceptConnection()),
+        ("http_handler", application_raising),
+        ("http_handler", lambda request: (200, [("X-Reason", "a\r\nSet-Cookie: b")], b"")),
+        ("http_handler", lambda request: (200, [], "a str")),
+        ("http_handler", lambda request: (101, [], b"")),
+        ("http_handler", lambda request: (200, b"")),
+        ("http_handler", lambda request: RejectConnection(403)),
     ],
-    ids=["raises", "crlf-in-header", "str-body", "tuple", "accept-event"],
+    ids=[
+        "raises",
+        "crlf-in-header",
+        "str-body",
+        "tuple",
+        "accept-event",
+        "http-raises",
+        "http-crlf-in-header",
+        "http-str-body",
+        "http-status-101",
+        "http-short-tuple",
+        "http-reject-event",
+    ],
 )
-def test_process_request_failing_or_invalid_gets_500_and_close(run, caplog, process_request):
+def test_application_failing_or_answering_invalid_gets_500_and_close(run, caplog, option, answer):
+    """process_request (asked about an upgrade) or http_handler (about a plain GET)."""
     loop_errors = []
 
     async def main():
         asyncio.get_running_loop().set_exception_handler(lambda loop, context: loop_errors.append(context))
-        server = await serve(echo, port=0, process_request=process_request)
+        server = await serve(echo, port=0, **{option: answer})
         raw = await RawClient.open(server, handshake=False)
-        raw.writer.write(raw.connection.send(Request(host="127.0.0.1", target="/")))
+        if option == "process_request":
+            raw.writer.write(raw.connection.send(Request(host="127.0.0.1", target="/")))
+        else:
+            raw.writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         response = await raw.read_until_eof()
         assert response.startswith(b"HTTP/1.1 500 ")
         await asyncio.wait_for(server.close(), 5)

@@ -8,6 +8,7 @@ saves a screenshot of the first page. It is marked ``browser`` so that ``-m "not
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -21,39 +22,24 @@ import urllib.request
 import pytest
 
 import wsframe
+from main_process import main_process
 from wsframe.asyncio import connect
 from wsframe.errors import ConnectionClosedError
 
-# Where the wsframe under test lives (the checkout, or site-packages for an installed wheel): the child
-# process imports that one (`python -m` puts its working directory first on the path).
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(wsframe.__file__)))
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
-def start_main(*options):
-    """Starts ``python -m wsframe --port 0 [options]``; returns the process and the base URL it printed."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wsframe", "--port", "0", *options],
-        cwd=PACKAGE_PARENT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-        # A default SIGINT handler even when the test runs in a background job (where SIGINT is ignored).
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    banner = process.stdout.readline()
-    assert f"({wsframe.IMPLEMENTATION} hot path)" in banner, banner
-    return process, banner.rsplit(" ", 1)[1].strip()
+@contextlib.contextmanager
+def running_main(*options):
+    """Runs ``python -m wsframe --port 0 [options]``; yields the process and the base URL it printed."""
+    with main_process("--port", "0", *options) as (process, banner):
+        assert f"({wsframe.IMPLEMENTATION} hot path)" in banner, banner
+        yield process, banner.rsplit(" ", 1)[1].strip()
 
 
 def stop(process, how=signal.SIGINT) -> str:
     process.send_signal(how)
-    try:
-        output, _ = process.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+    output, _ = process.communicate(timeout=15)
     assert process.returncode == 0
     return output
 
@@ -62,8 +48,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
 def test_main_serves_the_page_and_stats_and_stops_on_ctrl_c():
-    process, base = start_main()
-    try:
+    with running_main() as (process, base):
         with urllib.request.urlopen(base, timeout=10) as response:
             page = response.read().decode()
         assert "<title>wsframe demo</title>" in page and 'connect("/chat")' in page
@@ -71,21 +56,16 @@ def test_main_serves_the_page_and_stats_and_stops_on_ctrl_c():
             stats = json.load(response)
         assert stats["implementation"] == wsframe.IMPLEMENTATION
         assert stats["messages_received"] == 0 and stats["workers"] == 1 and stats["pid"] == process.pid
-    finally:
-        output = stop(process)
-    assert "closed" in output
+        assert "closed" in stop(process)
 
 
 def test_main_stops_on_sigterm():
-    process, _base = start_main()
-    assert "closed" in stop(process, signal.SIGTERM)
+    with running_main() as (process, _base):
+        assert "closed" in stop(process, signal.SIGTERM)
 
 
 def test_main_options_set_the_limits_and_delay_the_accept():
-    process, base = start_main("--max-message-size", "1000", "--max-queue", "2", "--accept-delay", "0.3")
-    url = base.replace("http://", "ws://") + "echo"
-
-    async def check():
+    async def check(url):
         started = time.monotonic()
         async with connect(url) as ws:
             assert time.monotonic() - started >= 0.3
@@ -96,35 +76,28 @@ def test_main_options_set_the_limits_and_delay_the_accept():
                 await ws.recv()
             assert closed.value.code == 1009
 
-    try:
-        asyncio.run(check())
-    finally:
+    with running_main("--max-message-size", "1000", "--max-queue", "2", "--accept-delay", "0.3") as (process, base):
+        asyncio.run(check(base.replace("http://", "ws://") + "echo"))
         stop(process)
 
 
 def test_main_selects_subprotocols_in_its_order_of_preference():
-    process, base = start_main("--subprotocol", "chat.v2", "--subprotocol", "chat.v1")
-    ws_url = base.replace("http://", "ws://", 1) + "echo"
-
-    async def negotiate(offer):
+    async def negotiate(ws_url, offer):
         async with connect(ws_url, subprotocols=offer) as ws:
             await ws.send("hello")
             assert await ws.recv() == "hello"
             return ws.subprotocol
 
-    try:
-        assert asyncio.run(negotiate(["chat.v1", "chat.v2"])) == "chat.v2"
-        assert asyncio.run(negotiate(["chat.v1", "other"])) == "chat.v1"
-        assert asyncio.run(negotiate(["other"])) is None
-    finally:
+    with running_main("--subprotocol", "chat.v2", "--subprotocol", "chat.v1") as (process, base):
+        ws_url = base.replace("http://", "ws://", 1) + "echo"
+        assert asyncio.run(negotiate(ws_url, ["chat.v1", "chat.v2"])) == "chat.v2"
+        assert asyncio.run(negotiate(ws_url, ["chat.v1", "other"])) == "chat.v1"
+        assert asyncio.run(negotiate(ws_url, ["other"])) is None
         stop(process)
 
 
 def test_main_chat_room_and_echo_paths():
-    process, base = start_main()
-    ws_base = base.replace("http", "ws", 1)
-
-    async def main():
+    async def main(ws_base):
         first = await connect(ws_base + "chat")
         welcome = json.loads(await first.recv())
         assert welcome["type"] == "welcome" and welcome["negotiated"]["deflate"]["server_no_context_takeover"]
@@ -145,9 +118,8 @@ def test_main_chat_room_and_echo_paths():
                 await ws.send(b"\x00" * 1000)
                 assert await ws.recv() == b"\x00" * 1000
 
-    try:
-        asyncio.run(asyncio.wait_for(main(), 30))
-    finally:
+    with running_main() as (process, base):
+        asyncio.run(asyncio.wait_for(main(base.replace("http", "ws", 1)), 30))
         stop(process)
 
 
@@ -235,6 +207,7 @@ def start_browser(browser, profile):
     while not (os.path.exists(port_file) and len(open(port_file).read().split()) == 2):
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()
+            process.wait()
             raise AssertionError("Chromium did not start its DevTools endpoint")
         time.sleep(0.05)
     port, path = open(port_file).read().split()
@@ -291,23 +264,20 @@ def test_headless_chromium_two_pages_chat_and_burst():
             pytest.fail(missing)
         pytest.skip(missing)
     # The pages offer two subprotocols: Chromium fails a connection unless the server selects one.
-    process, base = start_main("--subprotocol", "chat")
-    try:
-        with tempfile.TemporaryDirectory() as profile:
-            chromium, endpoint = start_browser(browser, profile)
+    with running_main("--subprotocol", "chat") as (process, base), tempfile.TemporaryDirectory() as profile:
+        chromium, endpoint = start_browser(browser, profile)
+        try:
+            page = base + "?subprotocol=superchat&subprotocol=chat"
+            coroutine = drive_the_demo(endpoint, page, os.environ.get("WSFRAME_SCREENSHOT"))
+            results, rows, latency, negotiated, header = asyncio.run(asyncio.wait_for(coroutine, 120))
+        finally:
             try:
-                page = base + "?subprotocol=superchat&subprotocol=chat"
-                coroutine = drive_the_demo(endpoint, page, os.environ.get("WSFRAME_SCREENSHOT"))
-                results, rows, latency, negotiated, header = asyncio.run(asyncio.wait_for(coroutine, 120))
-            finally:
-                try:
-                    chromium.wait(10)
-                except subprocess.TimeoutExpired:
-                    chromium.kill()
-                    chromium.wait()
+                chromium.wait(10)
+            except subprocess.TimeoutExpired:
+                chromium.kill()
+                chromium.wait()
         with urllib.request.urlopen(base + "stats", timeout=10) as response:
             stats = json.load(response)
-    finally:
         stop(process)
     # Four bursts (text and binary, with and without compression), every echo checked by the page.
     assert [(r["kind"], r["compression"]) for r in results] == [

@@ -555,6 +555,25 @@ def test_client_fails_on_wrong_accept():
     assert client.state is ConnectionState.CLOSED
 
 
+@pytest.mark.parametrize(("client_options", "allowed"), [({}, 8), ({"max_interim": 2}, 2)], ids=["default", "2"])
+def test_client_skips_interim_responses_up_to_max_interim(client_options, allowed):
+    def answer(interim_count):
+        server = ServerConnection()
+        client = ClientConnection(**client_options)
+        server.receive_data(client.send(Request(host="h", target="/")))
+        drain(server)
+        client.receive_data(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" * interim_count)
+        client.receive_data(server.send(AcceptConnection()))
+        return client
+
+    [accepted] = drain(answer(allowed))
+    assert isinstance(accepted, AcceptConnection)
+    refused = answer(allowed + 1)
+    with pytest.raises(HandshakeError, match=f"more than {allowed} interim"):
+        drain(refused)
+    assert refused.state is ConnectionState.CLOSED
+
+
 def test_server_opened_directly():
     server = ServerConnection(opened=True, subprotocol="chat")
     assert server.state is ConnectionState.OPEN and server.subprotocol == "chat"
@@ -923,6 +942,15 @@ def test_deflate_wire_budget_not_applied_in_stream_mode():
     events = drain(server)
     assert len(events) == frames + 2 and "".join(event.data for event in events) == "abc"
     assert events[-1].message_finished
+
+
+def test_wire_budget_not_applied_to_uncompressed_messages():
+    # The hot path joins their frames as they come (no memory per frame); see FRAME_CHARGE for why
+    # their frames are not charged.
+    server, _ = open_pair(server_options={"max_message_size": 4096})
+    frames = (2 * 4096 + WIRE_ALLOWANCE) // FRAME_CHARGE + 10
+    server.receive_data(client_frame(1, b"abc", fin=False) + client_frame(0, fin=False) * frames + client_frame(0))
+    assert drain(server) == [TextMessage("abc")]
 
 
 # -- message events are tuples underneath ------------------------------------------------------------

@@ -333,51 +333,47 @@ async def idle_app(scope, receive, send):
         pass
 
 
-def test_keepalive_disabled_schedules_no_ping():
-    async def main():
-        session = Session(idle_app, ws_ping_interval=None)
-        session.request()
+async def no_ping_scheduled(session):
+    assert session.protocol.ping_timer is None
+
+
+async def pings_answered_in_time_keep_the_connection(session):
+    session.received()
+    pings = 0
+    while pings < 3:  # each answered ping schedules the next
         await until(lambda: session.transport.written)
-        assert session.protocol.ping_timer is None
-        session.protocol.connection_lost(None)
-        await session.app_finished()
-
-    run(main())
-
-
-def test_keepalive_pings_answered_in_time_keep_the_connection():
-    async def main():
-        session = Session(idle_app, ws_ping_interval=0.02, ws_ping_timeout=5.0)
-        session.request()
-        await until(lambda: session.transport.written)
-        session.received()
-        pings = 0
-        while pings < 3:  # each answered ping schedules the next
-            await until(lambda: session.transport.written)
-            events = session.received()
-            assert all(isinstance(event, Ping) for event in events)
-            pings += len(events)
-            session.protocol.data_received(session.client.data_to_send())  # the client's automatic pongs
-        assert not session.transport.closed
-        assert session.protocol.last_ping_rtt >= 0.0
-        session.protocol.connection_lost(None)
-        await session.app_finished()
-
-    run(main())
-
-
-def test_keepalive_closes_with_1011_when_the_pong_is_late():
-    async def main():
-        session = Session(idle_app, ws_ping_interval=0.01, ws_ping_timeout=0.01)
-        session.request()
-        await until(lambda: session.transport.closed)
         events = session.received()
+        assert all(isinstance(event, Ping) for event in events)
+        pings += len(events)
+        session.protocol.data_received(session.client.data_to_send())  # the client's automatic pongs
+    assert not session.transport.closed
+    assert session.protocol.last_ping_rtt >= 0.0
+
+
+async def a_late_pong_closes_with_1011(session):
+    await until(lambda: session.transport.closed)
+    assert session.received()[-1] == CloseConnection(1011, "keepalive ping timeout")
+
+
+@pytest.mark.parametrize(
+    ("options", "check"),
+    [
+        ({"ws_ping_interval": None}, no_ping_scheduled),
+        ({"ws_ping_interval": 0.02, "ws_ping_timeout": 5.0}, pings_answered_in_time_keep_the_connection),
+        ({"ws_ping_interval": 0.01, "ws_ping_timeout": 0.01}, a_late_pong_closes_with_1011),
+    ],
+    ids=["disabled", "answered", "late"],
+)
+def test_keepalive(options, check):
+    async def main():
+        session = Session(idle_app, **options)
+        session.request()
+        await until(lambda: session.transport.written)
+        await check(session)
         session.protocol.connection_lost(None)
         await session.app_finished()
-        return events
 
-    events = run(main())
-    assert events[-1] == CloseConnection(1011, "keepalive ping timeout")
+    run(main())
 
 
 def test_access_log_lines(caplog):

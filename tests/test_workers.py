@@ -2,10 +2,10 @@
 to the parent, every client closed with 1001."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -14,28 +14,34 @@ import pytest
 
 import wsframe
 from wsframe.asyncio import connect
+from main_process import main_process
 from wsframe.workers import BALANCED_REUSE_PORT, run_workers
-
-# The child imports the wsframe under test (the checkout, or site-packages for an installed wheel).
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(wsframe.__file__)))
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
-def start_workers(count):
-    """Starts ``python -m wsframe --workers COUNT --port 0``; returns the process, its URL and worker pids."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wsframe", "--workers", str(count), "--port", "0"],
-        cwd=PACKAGE_PARENT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    banner = process.stdout.readline()
-    assert f"({wsframe.IMPLEMENTATION} hot path, {count} workers, pids " in banner, banner
-    pids = [int(pid) for pid in banner.split(" pids ", 1)[1].split(")", 1)[0].split()]
-    return process, banner.rsplit(" ", 1)[1].strip(), pids
+@contextlib.contextmanager
+def running_workers(count):
+    """Runs ``python -m wsframe --workers COUNT --port 0``; yields the process, its URL and worker pids."""
+    with main_process("--workers", str(count), "--port", "0") as (process, banner):
+        assert f"({wsframe.IMPLEMENTATION} hot path, {count} workers, pids " in banner, banner
+        pids = [int(pid) for pid in banner.split(" pids ", 1)[1].split(")", 1)[0].split()]
+        yield process, banner.rsplit(" ", 1)[1].strip(), pids
+
+
+def ended(pid):
+    """Whether ``pid`` is gone or a zombie (a killed orphan waits there until its new parent reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
 
 
 def stats(base):
@@ -45,8 +51,7 @@ def stats(base):
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_two_workers_share_the_port_and_stop_together_with_1001(how):
-    process, base, pids = start_workers(2)
-    try:
+    with running_workers(2) as (process, base, pids):
         assert len(set(pids)) == 2 and process.pid not in pids
         if BALANCED_REUSE_PORT:  # the kernel spreads connections: both answer within a few requests
             seen = set()
@@ -70,15 +75,22 @@ def test_two_workers_share_the_port_and_stop_together_with_1001(how):
 
         assert asyncio.run(clients()) == [1001] * 6
         output, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0
     assert output.count("closed") == 2 and "all workers stopped" in output
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_test_that_fails_before_its_stop_leaves_no_server_process_running():
+    with pytest.raises(AssertionError, match="failed before its stop"):
+        with running_workers(2) as (process, _base, pids):
+            raise AssertionError("failed before its stop")
+    assert process.returncode == -signal.SIGKILL  # killed and reaped
+    deadline = time.monotonic() + 10
+    while not all(map(ended, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(map(ended, pids)), "a worker outlived its parent"
 
 
 def _exit_at_once(sock, ready):

@@ -65,6 +65,10 @@ DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 # (the work of handling a frame), and a message may count at most 2 * max_message_size + WIRE_ALLOWANCE
 # bytes, refused with 1009 beyond. That leaves room for a message of the maximum size, incompressible,
 # in frames of 256 payload bytes or more.
+# Uncompressed fragmented messages are not charged: in message mode the hot path joins their frames
+# before this layer sees them (no memory per frame, and no frame count here to charge), and a flood of
+# their empty frames costs no more per wire byte than a flood of unsolicited pongs, which no cap on
+# messages could refuse (measured on both hot paths).
 FRAME_CHARGE = 256
 WIRE_ALLOWANCE = 65536
 
@@ -115,6 +119,7 @@ class Connection:
     count at most ``2 * max_message_size + 65536`` bytes on the wire, each frame its payload plus 256
     bytes (:data:`FRAME_CHARGE`; more is refused with 1009), so that neither memory nor work per message
     grows with its number of frames. (In stream mode each frame is handed on at once and not counted.)
+    Uncompressed fragmented messages are joined as they come and not counted per frame.
     Messages sent in pieces (``message_finished=False``) go uncompressed. ``close_sent`` is the close frame
     sent, if any (the caller's, the reply to the peer's, or the one after the peer's error).
 
@@ -762,13 +767,25 @@ class ClientConnection(Connection):
 
     The server's answer arrives as :class:`AcceptConnection` (with the negotiated subprotocol) or
     :class:`RejectConnection` (its status, headers and body); an invalid response raises HandshakeError.
+    Limits of the response (see :class:`~wsframe.handshake.ResponseReader`): ``max_response_head``
+    (bytes of all its heads together), ``max_response_body`` (bytes of a refusal's body kept), and
+    ``max_interim`` (interim 1xx responses skipped before it; one more raises HandshakeError).
     """
 
     _is_client = True
 
-    def __init__(self, *, max_response_head: int = 65536, max_response_body: int = 65536, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_response_head: int = 65536,
+        max_response_body: int = 65536,
+        max_interim: int = 8,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
-        self._reader = handshake.ResponseReader(max_head=max_response_head, max_body=max_response_body)
+        self._reader = handshake.ResponseReader(
+            max_head=max_response_head, max_body=max_response_body, max_interim=max_interim
+        )
         self._key: str | None = None
         self._offered_subprotocols: list[str] = []
 

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
     from .handshake import Extension
     _MessageTuple = tuple[str | bytes, bool]
+    _AnyTuple = tuple[object, ...]
 else:
-    _MessageTuple = tuple
+    _MessageTuple = _AnyTuple = tuple
 
 __all__ = [
     "Event",
@@ -36,11 +37,21 @@ __all__ = [
 ]
 
 
-class Event:
-    """Base class of every event: value equality and a readable repr over ``__slots__``."""
+class _Fields:
+    """A readable repr over ``_fields``: of every event here, and of wsproto's messages in compat."""
 
     __slots__ = ()
     _fields: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+
+class Event(_Fields):
+    """Base class of every event: value equality and a readable repr over ``__slots__``."""
+
+    __slots__ = ()
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -56,9 +67,27 @@ class Event:
 
     __hash__ = None  # type: ignore[assignment]  # equal by value, and mutable
 
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"{type(self).__name__}({fields})"
+
+class _TupleEvent(_Fields, _AnyTuple):
+    """An event that is a tuple underneath, its items named by ``_fields`` (the messages here, and
+    wsproto's in compat): equal only to an event of its type with the same items, never to a plain
+    tuple, and copied and pickled through ``__new__``."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is type(self):
+            return tuple.__eq__(self, other)
+        # A plain tuple (or another message type) would otherwise compare equal as a tuple.
+        return False if isinstance(other, tuple) else NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __getnewargs__(self) -> tuple[object, ...]:
+        # tuple's would pass the items as one argument; copy and pickle call __new__ with these.
+        return tuple(self)
 
 
 class Request(Event):
@@ -111,7 +140,7 @@ class RejectConnection(Event):
         self.body = body
 
 
-class Message(Event, _MessageTuple):
+class Message(_TupleEvent, Event, _MessageTuple):
     """A data message, or in streaming mode a piece of one (``message_finished`` tells which).
 
     A tuple ``(data, message_finished)`` underneath, which the frame decoder creates directly; it still
@@ -135,21 +164,7 @@ class Message(Event, _MessageTuple):
         data = property(operator.itemgetter(0), doc="The message's payload: str for text, bytes for binary.")
         message_finished = property(operator.itemgetter(1), doc="False for a piece that more pieces follow.")
 
-    def __eq__(self, other: object) -> bool:
-        if type(other) is type(self):
-            return tuple.__eq__(self, other)
-        # A plain tuple (or another message type) would otherwise compare equal as a tuple.
-        return False if isinstance(other, tuple) else NotImplemented
-
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
     __hash__ = None  # type: ignore[assignment]  # as every event
-
-    def __getnewargs__(self) -> tuple[str | bytes | bool, ...]:
-        # tuple's would pass the pair as one argument; copy and pickle call __new__ with these.
-        return tuple(self)
 
 
 class TextMessage(Message):

@@ -69,16 +69,18 @@ class _ServerWebSocket(WebSocket):
         """A plain HTTP GET (no Upgrade header) the codec refused: http_handler may answer it instead."""
         if request.method != "GET" or handshake.header_values(request.headers, "Upgrade"):
             return
+        response = None
         try:
             response = self._server.http_handler(request)  # type: ignore[misc]  # _fail checked it is set
-        except Exception:
-            logger.exception("http_handler failed")
-            response = (500, [], b"internal server error\n")
-        if response is None:
-            return  # the codec's answer (426) goes out
-        status, headers, body = response
+            if response is None:
+                return  # the codec's answer (426) goes out
+            status, headers, body = response
+            answer = handshake.build_rejection(status, headers=headers, body=body)
+        except Exception:  # here, not in data_received: the client gets its 500
+            logger.exception("http_handler failed or returned an invalid response: %r", response)
+            answer = handshake.build_rejection(_INTERNAL_ERROR.status_code, body=_INTERNAL_ERROR.body)
         self.connection.data_to_send()  # the codec's answer, replaced by the handler's
-        self.transport.write(handshake.build_rejection(status, headers=headers, body=body))
+        self.transport.write(answer)
 
     def _open_timed_out(self) -> None:
         self._open_timer = None
@@ -298,7 +300,8 @@ async def serve(
     pauses while it runs: frames the client sent early are decoded after the accept.
     ``http_handler(request)`` gets plain HTTP GET requests (no Upgrade header) as a
     :class:`~wsframe.handshake.HTTPRequest` and returns ``(status, headers, body)``, or None to answer
-    with the usual handshake error (426).
+    with the usual handshake error (426); if it raises or returns a response
+    :func:`~wsframe.handshake.build_rejection` refuses, the client gets 500 and the error is logged.
     """
     server = Server(
         handler,

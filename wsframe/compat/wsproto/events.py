@@ -15,6 +15,8 @@ import operator
 from dataclasses import dataclass, field
 from types import GenericAlias
 
+from ...events import _TupleEvent
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -118,7 +120,8 @@ class Pong(Event):
     payload: bytes = b""
 
 
-class Message(Event, _MessageTuple["_T"]):  # at run time the subscript is tuple's, and only tuple is a base
+# At run time the subscript is tuple's, and only tuple is a base; _TupleEvent: equality, repr, copying.
+class Message(_TupleEvent, Event, _MessageTuple["_T"]):
     """A data message, or a piece of one (``message_finished`` False while more follow).
 
     Sending: the type of ``data`` decides the frame (str: text, bytes-like: binary), as in wsproto.
@@ -148,23 +151,7 @@ class Message(Event, _MessageTuple["_T"]):  # at run time the subscript is tuple
 
         __class_getitem__ = classmethod(GenericAlias)  # Message[str], as wsproto's generic dataclass
 
-    def __eq__(self, other: object) -> bool:
-        if type(other) is type(self):
-            return tuple.__eq__(self, other)
-        return False if isinstance(other, tuple) else NotImplemented
-
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
-    __hash__ = tuple.__hash__
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self))
-        return f"{type(self).__name__}({fields})"
-
-    def __getnewargs__(self) -> tuple[Any, ...]:
-        return tuple(self)
+    __hash__ = tuple.__hash__  # wsproto's events are frozen dataclasses: hashable
 
 
 class TextMessage(Message[str]):
