@@ -92,7 +92,7 @@ def workload_name(key) -> str:
     return f"uvicorn echo {echo._size_name(key)} round trip"
 
 
-def measure(protocol: str, key, bounds: echo.Bounds, repeats: int) -> list[float]:
+def measure_uvicorn(protocol: str, key, bounds: echo.Bounds, repeats: int) -> list[float]:
     """The protocol's uvicorn server process against echo's wsframe client process; ns per message per repeat."""
     with echo.server_process("benchmarks.uvicorn_echo", "server", protocol) as (_server, port):
         return echo.measure_client("wsframe", port, key, bounds, repeats)
@@ -104,7 +104,7 @@ def families(quick: bool = False) -> list[Family]:
 
     def bench(key, protocol):
         size = BURST_SIZE if key == BURST else key
-        measure = lambda repeats: measure(protocol, key, bounds, repeats)  # noqa: E731
+        measure = lambda repeats: measure_uvicorn(protocol, key, bounds, repeats)  # noqa: E731
         return echo.external_bench(workload_name(key), protocol, 2 * size, measure, peer=protocol != "wsframe")
 
     benches, skipped = echo.declare_benches(PROTOCOLS, _importable, (*SIZES, BURST), bench)
