@@ -137,14 +137,14 @@ async def _floor_server():
     """The reference: wsframe.asyncio does the handshakes; a broadcast is then its frame, built once, written
     by a loop of one non-blocking send(2) per receiver on the bare sockets (no transport, no codec)."""
     ws_asyncio = load("wsframe.asyncio")
-    plain_frame = load("wsframe.broadcast").MessageFrames
+    message_frames = load("wsframe.broadcast").MessageFrames
     server = await ws_asyncio.serve(_hold_open, HOST, 0, compression=None)
     sockets: list[BareSocket] = []
 
     async def send_all(data):
         if not sockets:  # the first broadcast comes after every handshake
             sockets.extend(BareSocket(ws.transport.get_extra_info("socket").fileno()) for ws in server.connections)
-        frame = plain_frame(data).plain_frame()
+        frame = message_frames(data).plain_frame()
         for bare in sockets:
             bare.write(frame)
 
