@@ -417,9 +417,10 @@ def families(quick: bool = False) -> list[Family]:
         "Every message is checked on every connection. No compression. wsframe: wsframe.asyncio.broadcast; "
         "websockets: websockets.asyncio.server.broadcast; picows: a loop of transport.send; aiohttp: a loop "
         f"of await ws.send_bytes. Event loop: {loop_name()}.",
-        f"{FLOOR} (reference, the kernel's floor): wsframe.asyncio does the handshakes, then each broadcast is "
-        "its frame built once and a Python loop of one non-blocking socket.send per receiver on the bare "
-        "sockets, no transport or codec in between.",
+        f"{FLOOR} (reference): wsframe.asyncio does the handshakes, then each broadcast is its frame built once "
+        "and a Python loop of one non-blocking socket.send per receiver on the bare sockets, no transport or "
+        "codec in between: the floor of one send(2) per receiver made from Python. (uvloop's transports make "
+        "their send(2) from C, so a server whose loop is in Cython can come in under it.)",
         f"{', '.join(WORKER_ROWS)}: wsframe's server in 1 or 2 processes of wsframe.workers.run_workers "
         "(SO_REUSEPORT: the kernel spreads the connections); each worker broadcasts to its own connections "
         "when the parent relays the go to all of them; timed from the first worker's start to the last "
