@@ -10,31 +10,36 @@ monotonic clock when it starts, the receiver process when the last connection go
 (``CLOCK_MONOTONIC`` is one clock for all processes); the time per broadcast is their difference over
 ``count``. The servers run without compression (the peers' defaults differ).
 
+Two more kinds of rows: ``bare socket.send``, a reference (the kernel's floor): wsframe.asyncio does the
+handshakes, then each broadcast is one non-blocking ``socket.send`` of the pre-built frame per receiver;
+and wsframe in 1 and 2 worker processes (benchmarks/workers.py), each broadcasting to its own connections.
+
 Also runnable by hand: ``python -m benchmarks.fanout server LIB`` then ``... receive PORT CONNECTIONS``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import os
 import random
 import resource
-import subprocess
+import socket
 import sys
-import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from wsframe.connection import ClientConnection
 from wsframe.events import AcceptConnection, BytesMessage, Request
 
-from .echo import HOST, ROOT, _child_env, _importable, _new_loop, _size_name, loop_name
-from .harness import Baseline, Bench, Family, Results, TargetCheck, fastest_peer, speed_check
-from .peers import Missing, load
+from . import echo
+from .echo import HOST, WORKER_ROWS, _size_name, loop_name
+from .harness import Baseline, Family, Results, TargetCheck, fastest_peer, speed_check
+from .peers import load
 
 SIZES = (32, 4096)
 LIBRARIES = ("wsframe", "websockets", "aiohttp", "picows")
-SERVER_LIFETIME = 600  # seconds
+FLOOR = "bare socket.send"  # the reference row: the kernel's floor of one send(2) per receiver
 START_TIMEOUT = 60
 ROUND_TIMEOUT = 60
 
@@ -76,9 +81,11 @@ def _raise_open_files_limit() -> None:
 # --- servers (run in the server process): each returns (port, connections, send_all, close) ----------
 
 
-async def _wsframe_server():
+async def wsframe_server(sock: socket.socket | None = None, handler=None):
+    """wsframe.asyncio.serve (on ``sock`` when given; ``handler`` by default holds each connection open)
+    and wsframe.asyncio.broadcast."""
     ws_asyncio = load("wsframe.asyncio")
-    server = await ws_asyncio.serve(_hold_open, HOST, 0, compression=None)
+    server = await ws_asyncio.serve(handler or _hold_open, HOST, 0, sock=sock, compression=None)
 
     async def send_all(data):
         ws_asyncio.broadcast(server.connections, data)
@@ -89,6 +96,64 @@ async def _wsframe_server():
 async def _hold_open(ws):
     async for _message in ws:
         pass
+
+
+class BareSocket:
+    """A receiver's socket for the floor row: a non-blocking duplicate of its transport's descriptor.
+
+    ``write`` sends a frame with one send(2); what the kernel does not take is kept and sent, in order,
+    once the socket drains (counted in ``stalls``).
+    """
+
+    stalls = 0  # writes the kernel did not take whole, over all sockets
+
+    def __init__(self, fd: int) -> None:
+        self.sock = socket.socket(fileno=os.dup(fd))
+        self.sock.setblocking(False)
+        self.backlog: bytearray | None = None  # not None while a flush is under way
+
+    def write(self, frame: bytes) -> None:
+        if self.backlog is not None:
+            self.backlog += frame
+            return
+        try:
+            sent = self.sock.send(frame)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(frame):
+            BareSocket.stalls += 1
+            self.backlog = bytearray(frame[sent:])
+            asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.backlog:
+            data, self.backlog = bytes(self.backlog), bytearray()
+            await loop.sock_sendall(self.sock, data)
+        self.backlog = None
+
+
+async def _floor_server():
+    """The reference: wsframe.asyncio does the handshakes; a broadcast is then its frame, built once, written
+    by a loop of one non-blocking send(2) per receiver on the bare sockets (no transport, no codec)."""
+    ws_asyncio = load("wsframe.asyncio")
+    message_frames = load("wsframe.broadcast").MessageFrames
+    server = await ws_asyncio.serve(_hold_open, HOST, 0, compression=None)
+    sockets: list[BareSocket] = []
+
+    async def send_all(data):
+        if not sockets:  # the first broadcast comes after every handshake
+            sockets.extend(BareSocket(ws.transport.get_extra_info("socket").fileno()) for ws in server.connections)
+        frame = message_frames(data).plain_frame()
+        for bare in sockets:
+            bare.write(frame)
+
+    async def close():
+        for bare in sockets:
+            bare.sock.close()
+        server.close()
+
+    return server.port, lambda: len(server.connections), send_all, close
 
 
 async def _websockets_server():
@@ -156,48 +221,39 @@ async def _picows_server():
 
 
 SERVERS = {
-    "wsframe": _wsframe_server,
+    "wsframe": wsframe_server,
     "websockets": _websockets_server,
     "aiohttp": _aiohttp_server,
     "picows": _picows_server,
+    FLOOR: _floor_server,
 }
 
 
-async def _serve(library: str) -> None:
-    """Prints ``PORT n``; then per stdin line ``go SIZE COUNT`` broadcasts and prints ``START ns``;
-    ``connections`` prints ``CONNECTIONS n``; exits at stdin EOF or after SERVER_LIFETIME seconds."""
-    _raise_open_files_limit()
-    port, connected, send_all, close = await SERVERS[library]()
-    loop = asyncio.get_running_loop()
-    commands: asyncio.Queue = asyncio.Queue()
-
-    def read_stdin():
-        for line in sys.stdin:
-            loop.call_soon_threadsafe(commands.put_nowait, line.split())
-        loop.call_soon_threadsafe(commands.put_nowait, None)
-
-    threading.Thread(target=read_stdin, daemon=True).start()
-    print(f"PORT {port}", flush=True)
-    deadline = loop.time() + SERVER_LIFETIME
-    while True:
-        try:
-            command = await asyncio.wait_for(commands.get(), max(0.0, deadline - loop.time()))
-        except asyncio.TimeoutError:
-            break
-        if command is None:
-            break
-        if command[0] == "connections":
-            print(f"CONNECTIONS {connected()}", flush=True)
-        elif command[0] == "go":
-            size, count = int(command[1]), int(command[2])
+async def serve_commands(send_all, commands: AsyncIterator[list[str]], reply: Callable[[str], None], counts: dict) -> None:
+    """Runs the commands until they end: ``go SIZE COUNT`` replies ``START ns`` (CLOCK_MONOTONIC) and
+    broadcasts ``COUNT`` messages, yielding to the event loop after each; a word of ``counts`` (e.g.
+    ``connections``) replies that word in capitals and the count its function returns."""
+    async for words in commands:
+        if words[0] == "go":
+            size, count = int(words[1]), int(words[2])
             messages = [message(sequence, size) for sequence in range(count)]
-            print(f"START {time.monotonic_ns()}", flush=True)
+            reply(f"START {time.monotonic_ns()}")
             for data in messages:
                 await send_all(data)
                 await asyncio.sleep(0)  # let the transports and the rest of the loop run
-    result = close()
-    if asyncio.iscoroutine(result):
-        await result
+        else:
+            reply(f"{words[0].upper()} {counts[words[0]]()}")
+
+
+async def _serve(library: str) -> None:
+    """Prints ``PORT n``, then runs the commands of stdin (see serve_commands; ``connections`` counts the
+    open connections) until it closes or SERVER_LIFETIME passes."""
+    _raise_open_files_limit()
+    port, connected, send_all, close = await SERVERS[library]()
+    print(f"PORT {port}", flush=True)
+    counts = {"connections": connected, "stalls": lambda: BareSocket.stalls}
+    await serve_commands(send_all, echo.stdin_lines(), lambda line: print(line, flush=True), counts)
+    await echo.close_server(close)
 
 
 # --- the receiver process ------------------------------------------------------------------------
@@ -285,15 +341,7 @@ async def _receive(port: int, connections: int) -> None:
             receivers.append(receiver)
         await asyncio.wait_for(asyncio.gather(*(r.opened for r in receivers[start:])), START_TIMEOUT)
     print("READY", flush=True)
-    lines: asyncio.Queue = asyncio.Queue()
-
-    def read_stdin():
-        for line in sys.stdin:
-            loop.call_soon_threadsafe(lines.put_nowait, line.split())
-        loop.call_soon_threadsafe(lines.put_nowait, None)
-
-    threading.Thread(target=read_stdin, daemon=True).start()
-    while (command := await lines.get()) is not None:
+    async for command in echo.stdin_lines():
         round_over = group.start_round(int(command[1]), int(command[2]), receivers)
         print("ARMED", flush=True)
         try:
@@ -309,110 +357,83 @@ async def _receive(port: int, connections: int) -> None:
 # --- the parent side -----------------------------------------------------------------------------
 
 
-class _Process:
-    """A child process spoken to by lines on stdin and stdout, stopped (stdin closed, then killed) at exit."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.fanout", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_child_env(),
-            text=True,
-            cwd=ROOT,
-        )
-
-    def send(self, line: str) -> None:
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-
-    def expect(self, word: str, timeout: float) -> str:
-        """The rest of the next stdout line, which must start with ``word``; RuntimeError otherwise."""
-        timer = threading.Timer(timeout, self.process.kill)
-        timer.start()
-        try:
-            line = self.process.stdout.readline()
-        finally:
-            timer.cancel()
-        if not line.startswith(word):
-            self.process.kill()
-            raise RuntimeError(f"expected {word}, got {line.strip()!r}: {self.process.stderr.read().strip()[-500:]}")
-        return line[len(word) :].strip()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.close()
-                self.process.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if not stream.closed:
-                stream.close()
+def server_command(implementation: str) -> tuple[str, ...]:
+    """The module and arguments of the implementation's server process."""
+    if implementation in WORKER_ROWS:
+        return ("benchmarks.workers", str(WORKER_ROWS[implementation]))
+    return ("benchmarks.fanout", "server", implementation)
 
 
-def measure_broadcast(library: str, size: int, bounds: Bounds, repeats: int) -> list[float]:
-    """ns per broadcast (to ``bounds.connections`` connections) of each repeat, after one warm-up round."""
+def measure_broadcast(implementation: str, size: int, bounds: Bounds, repeats: int, notes: list[str] | None = None) -> list[float]:
+    """ns per broadcast (to ``bounds.connections`` connections) of each repeat, after one warm-up round.
+    Worker rows add to ``notes`` how many connections each worker held; the floor row, any stalls."""
     count = bounds.count[size]
-    server = _Process("server", library)
     receiver = None
-    try:
-        port = server.expect("PORT ", START_TIMEOUT)
-        receiver = _Process("receive", port, str(bounds.connections))
-        receiver.expect("READY", START_TIMEOUT + bounds.connections / 10)
-        server.send("connections")
-        connected = int(server.expect("CONNECTIONS ", START_TIMEOUT))
-        if connected != bounds.connections:
-            raise RuntimeError(f"the server holds {connected} connections, not {bounds.connections}")
-        per_broadcast_ns = []
-        for repeat in range(repeats + 1):  # the first one warms up
-            receiver.send(f"round {size} {count}")
-            receiver.expect("ARMED", ROUND_TIMEOUT)
-            server.send(f"go {size} {count}")
-            started = int(server.expect("START ", ROUND_TIMEOUT))
-            done = int(receiver.expect("DONE ", ROUND_TIMEOUT + 5))
-            if repeat:
-                per_broadcast_ns.append((done - started) / count)
-        return per_broadcast_ns
-    finally:
-        if receiver is not None:
-            receiver.stop()
-        server.stop()
+    with echo.server_process(*server_command(implementation)) as (server, port):
+        try:
+            receiver = echo.ChildProcess("benchmarks.fanout", "receive", port, str(bounds.connections))
+            receiver.expect("READY", START_TIMEOUT + bounds.connections / 10)
+            server.send("connections")
+            connected, *split = server.expect("CONNECTIONS ", START_TIMEOUT).split()
+            if int(connected) != bounds.connections:
+                raise RuntimeError(f"the server holds {connected} connections, not {bounds.connections}")
+            per_broadcast_ns = []
+            for repeat in range(repeats + 1):  # the first one warms up
+                receiver.send(f"round {size} {count}")
+                receiver.expect("ARMED", ROUND_TIMEOUT)
+                server.send(f"go {size} {count}")
+                started = int(server.expect("START ", ROUND_TIMEOUT))
+                done = int(receiver.expect("DONE ", ROUND_TIMEOUT + 5))
+                if repeat:
+                    per_broadcast_ns.append((done - started) / count)
+            if len(split) > 1 and notes is not None:
+                notes.append(f"{workload_name(size, bounds.connections)}, {implementation}: connections per worker: {' + '.join(split)}.")
+            if implementation == FLOOR:
+                server.send("stalls")
+                stalls = int(server.expect("STALLS ", START_TIMEOUT))
+                if stalls and notes is not None:
+                    notes.append(f"{workload_name(size, bounds.connections)}, {FLOOR}: {stalls} sends the kernel did not take whole (the rest waited for the socket to drain).")
+            return per_broadcast_ns
+        finally:
+            if receiver is not None:
+                receiver.stop()
 
 
 def workload_name(size: int, connections: int) -> str:
     return f"broadcast {_size_name(size)} to {connections:,}"
 
 
+def _importable(implementation: str) -> None:
+    echo._importable("wsframe" if implementation == FLOOR else implementation)
+
+
 def families(quick: bool = False) -> list[Family]:
     bounds = Bounds.for_mode(quick)
     repeats = 3 if quick else 5
-    benches, skipped = [], []
-    for library in LIBRARIES:
-        try:
-            _importable(library)
-        except Missing as exc:
-            skipped.append(f"skipped {library}: {exc}")
-            continue
-        for size in SIZES:
-            benches.append(
-                Bench(
-                    workload=workload_name(size, bounds.connections),
-                    implementation=library,
-                    nbytes=size * bounds.connections,
-                    stmt="",
-                    namespace={},
-                    check=_checked_by_receivers,
-                    peer=library != "wsframe",
-                    items=1,
-                    external=lambda settings, library=library, size=size: measure_broadcast(
-                        library, size, bounds, settings.repeats
-                    ),
-                )
-            )
-    benches.sort(key=lambda bench: SIZES.index(bench.nbytes // bounds.connections))
+    notes = [
+        f"A repeat is one round of {bounds.count[32]:,} (32 B) or {bounds.count[4096]:,} (4 KiB) binary "
+        "broadcasts, the server yielding to its event loop after each; timed from the server's start to the "
+        "last message at the last receiver (CLOCK_MONOTONIC in both processes); one warm-up round first. "
+        "Every message is checked on every connection. No compression. wsframe: wsframe.asyncio.broadcast; "
+        "websockets: websockets.asyncio.server.broadcast; picows: a loop of transport.send; aiohttp: a loop "
+        f"of await ws.send_bytes. Event loop: {loop_name()}.",
+        f"{FLOOR} (reference): wsframe.asyncio does the handshakes, then each broadcast is its frame built once "
+        "and a Python loop of one non-blocking socket.send per receiver on the bare sockets, no transport or "
+        "codec in between: the floor of one send(2) per receiver made from Python. (uvloop's transports make "
+        "their send(2) from C, so a server whose loop is in Cython can come in under it.)",
+        f"{', '.join(WORKER_ROWS)}: wsframe's server in 1 or 2 processes of wsframe.workers.run_workers "
+        "(SO_REUSEPORT: the kernel spreads the connections); each worker broadcasts to its own connections "
+        "when the parent relays the go to all of them; timed from the first worker's start to the last "
+        "message at the last receiver.",
+        "The machine has 2 cores shared by the server processes and the receiver process.",
+    ]
+
+    def bench(size, implementation):
+        measure = lambda repeats: measure_broadcast(implementation, size, bounds, repeats, notes)  # noqa: E731
+        flags = {"reference": True} if implementation == FLOOR else {"peer": implementation in LIBRARIES and implementation != "wsframe"}
+        return echo.external_bench(workload_name(size, bounds.connections), implementation, size * bounds.connections, measure, **flags)
+
+    benches, skipped = echo.declare_benches((*LIBRARIES, *WORKER_ROWS, FLOOR), _importable, SIZES, bench)
     return [
         Family(
             name="broadcast",
@@ -420,15 +441,7 @@ def families(quick: bool = False) -> list[Family]:
             benches=benches,
             baselines=[Baseline("× fastest peer", fastest_peer)],
             targets=lambda results: broadcast_targets(results, bounds.connections),
-            notes=[
-                f"A repeat is one round of {bounds.count[32]:,} (32 B) or {bounds.count[4096]:,} (4 KiB) binary "
-                "broadcasts, the server yielding to its event loop after each; timed from the server's start to the "
-                "last message at the last receiver (CLOCK_MONOTONIC in both processes); one warm-up round first. "
-                "Every message is checked on every connection. No compression. wsframe: wsframe.asyncio.broadcast; "
-                "websockets: websockets.asyncio.server.broadcast; picows: a loop of transport.send; aiohttp: a loop "
-                f"of await ws.send_bytes. Event loop: {loop_name()}.",
-                "The machine has 2 cores shared by the server and the receiver process.",
-            ],
+            notes=notes,  # measure_broadcast adds how the worker rows' connections were spread
             skipped=skipped,
             repeats=repeats,
             rate_unit="broadcasts/s",
@@ -446,28 +459,12 @@ def broadcast_targets(results: Results, connections: int) -> list[TargetCheck]:
     return checks
 
 
-def _checked_by_receivers() -> None:
-    """The receiver process checks every message on every connection; nothing to check beforehand."""
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fanout", description="a side of the broadcast benchmark")
-    sub = parser.add_subparsers(dest="role", required=True)
-    server = sub.add_parser("server")
-    server.add_argument("library", choices=LIBRARIES)
-    receive = sub.add_parser("receive")
-    receive.add_argument("port", type=int)
-    receive.add_argument("connections", type=int)
-    args = parser.parse_args(argv)
-    loop = _new_loop()
-    try:
-        if args.role == "server":
-            loop.run_until_complete(_serve(args.library))
-        else:
-            loop.run_until_complete(_receive(args.port, args.connections))
-    finally:
-        loop.close()
-    return 0
+    roles = {
+        "server": ([("library", tuple(SERVERS))], lambda args: _serve(args.library)),
+        "receive": ([("port", int), ("connections", int)], lambda args: _receive(args.port, args.connections)),
+    }
+    return echo.side_main(argv, "python -m benchmarks.fanout", roles)
 
 
 if __name__ == "__main__":

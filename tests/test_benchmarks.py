@@ -355,12 +355,13 @@ def _children():
 def test_echo_failures_are_errors_and_leave_no_process_behind():
     before = set(_children())
     bounds = echo.Bounds.for_mode(quick=True)
-    with pytest.raises(RuntimeError, match="server did not start"):
+    with pytest.raises(RuntimeError, match="expected PORT"):
         echo.measure_echo("no-such-library", 256, bounds, 1)
     available = [b for b in _declared()["echo"].benches if b.workload == echo.workload_name(256)]
-    for bench in available[:1]:  # one real round trip run when a library is installed
-        per_call_ns = echo.measure_echo(bench.implementation, 256, bounds, 2)
-        assert len(per_call_ns) == 2 and all(t > 0 for t in per_call_ns)
+    for bench in available[:1]:  # one real round trip run and one burst when a library is installed
+        for key in (256, echo.BURST):
+            per_call_ns = echo.measure_echo(bench.implementation, key, bounds, 2)
+            assert len(per_call_ns) == 2 and all(t > 0 for t in per_call_ns)
     assert set(_children()) <= before
 
 
@@ -442,9 +443,11 @@ def test_uvicorn_echo_measures_every_row_kind_through_a_real_server():
     except uvicorn_echo.Missing as exc:
         pytest.skip(str(exc))
     before = set(_children())
-    bounds = uvicorn_echo.Bounds(quick=True)
-    for key in (256, uvicorn_echo.BURST):
-        per_call_ns = uvicorn_echo.measure("wsframe", key, bounds, 1)
+    [family] = uvicorn_echo.families(quick=True)
+    rows = [bench for bench in family.benches if bench.implementation == "wsframe"]
+    for key in (256, uvicorn_echo.BURST):  # as the harness runs them
+        [bench] = [bench for bench in rows if bench.workload == uvicorn_echo.workload_name(key)]
+        per_call_ns = bench.external(harness.Settings(repeats=1, repeat_ns=0))
         assert len(per_call_ns) == 1 and per_call_ns[0] > 0
     assert set(_children()) <= before
 
@@ -487,3 +490,204 @@ def test_broadcast_receiver_checks_every_message_of_a_round():
             await round_over
 
     asyncio.run(main())
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list child processes")
+def test_broadcast_from_two_workers_reaches_every_connection_and_reports_the_split():
+    echo._importable(echo.worker_row(2))
+    before = set(_children())
+    bounds = fanout.Bounds(20, {32: 10, 4096: 5})
+    notes = []
+    per_broadcast_ns = fanout.measure_broadcast(echo.worker_row(2), 32, bounds, 2, notes)
+    assert len(per_broadcast_ns) == 2 and all(t > 0 for t in per_broadcast_ns)
+    [note] = notes
+    split = [int(part) for part in note.rsplit(": ", 1)[1].rstrip(".").split(" + ")]
+    assert len(split) == 2 and sum(split) == 20
+    assert set(_children()) <= before
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list child processes")
+def test_floor_row_writes_every_frame_on_the_bare_sockets():
+    before = set(_children())
+    bounds = fanout.Bounds(20, {32: 10, 4096: 5})
+    per_broadcast_ns = fanout.measure_broadcast(fanout.FLOOR, 4096, bounds, 1, [])
+    assert len(per_broadcast_ns) == 1 and per_broadcast_ns[0] > 0  # the receivers checked every message
+    assert set(_children()) <= before
+
+
+def test_broadcast_family_marks_the_floor_a_reference_and_the_worker_rows_wsframe_own():
+    [family] = fanout.families(quick=True)
+    kinds = {(bench.implementation, bench.reference, bench.peer) for bench in family.benches}
+    assert (fanout.FLOOR, True, False) in kinds
+    assert {(row, False, False) for row in echo.WORKER_ROWS} <= kinds
+    # --only picks the floor with its workload, as the other reference rows.
+    [selected] = harness.select([family], ["picows"])
+    assert {bench.implementation for bench in selected.benches} == {"picows", fanout.FLOOR}
+
+
+def test_bare_socket_keeps_what_the_kernel_did_not_take_and_sends_it_in_order():
+    import socket
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        left, right = socket.socketpair()
+        left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        right.setblocking(False)
+        stalls_before = fanout.BareSocket.stalls
+        bare = fanout.BareSocket(left.fileno())
+        frames = [bytes([number]) * 100_000 for number in range(8)]  # far more than the buffers hold
+        for frame in frames[:4]:
+            bare.write(frame)
+        assert fanout.BareSocket.stalls > stalls_before and bare.backlog is not None
+        await asyncio.sleep(0)  # the flush begins, and waits for room
+        received = bytearray(await asyncio.wait_for(loop.sock_recv(right, 1 << 16), 10))
+        for frame in frames[4:]:  # written while the flush is under way: behind it
+            bare.write(frame)
+        while len(received) < sum(map(len, frames)):
+            received += await asyncio.wait_for(loop.sock_recv(right, 1 << 16), 10)
+        assert bytes(received) == b"".join(frames)
+        for _ in range(100):  # the flush ends once the backlog is out
+            if bare.backlog is None:
+                break
+            await asyncio.sleep(0.01)
+        assert bare.backlog is None
+        for sock in (bare.sock, left, right):
+            sock.close()
+
+    asyncio.run(main())
+
+
+def test_serve_commands_broadcasts_a_round_in_order_and_answers_counts():
+    sent, replies = [], []
+
+    async def send_all(data):
+        sent.append(data)
+
+    async def commands():
+        for line in ("connections", "go 32 3", "accepted"):
+            yield line.split()
+
+    counts = {"connections": lambda: 7, "accepted": lambda: 9}
+    asyncio.run(fanout.serve_commands(send_all, commands(), replies.append, counts))
+    assert sent == [fanout.message(sequence, 32) for sequence in range(3)]
+    assert replies[0] == "CONNECTIONS 7" and replies[1].startswith("START ") and replies[2] == "ACCEPTED 9"
+    assert int(replies[1].split()[1]) > 0
+
+
+# --- worker processes ------------------------------------------------------------------------------
+
+from benchmarks import workers  # noqa: E402
+
+
+def test_combined_worker_replies_take_the_first_start_and_sum_the_counts():
+    assert workers.combine([["START", "30"], ["START", "12"]]) == "START 12"
+    assert workers.combine([["CONNECTIONS", "503"], ["CONNECTIONS", "497"]]) == "CONNECTIONS 1000 503 497"
+    assert workers.combine([["ACCEPTED", "4"]]) == "ACCEPTED 4 4"
+    with pytest.raises(RuntimeError, match="one kind of reply"):
+        workers.combine([["START", "1"], ["CONNECTIONS", "2"]])
+    with pytest.raises(RuntimeError, match="one kind of reply"):
+        workers.combine([["START", "1"], []])  # a worker that is gone
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list child processes")
+def test_echo_burst_over_two_workers_counts_every_connection():
+    echo._importable(echo.worker_row(2))
+    before = set(_children())
+    bounds = echo.Bounds({echo.WORKERS_BURST: 2}, 50, 0.5)
+    notes = []
+    per_message_ns = echo.measure_workers_burst(2, bounds, 2, notes)
+    assert len(per_message_ns) == 2 and all(t > 0 for t in per_message_ns)
+    [note] = notes
+    split = [int(part) for part in note.rsplit(": ", 1)[1].rstrip(".").split(" + ")]
+    assert len(split) == 2 and sum(split) == 3 * echo.WORKER_CONNECTIONS  # a warm-up and 2 repeats, fresh connections each
+    assert set(_children()) <= before
+
+
+# --- the shared pieces of the process benchmarks ------------------------------------------------------
+
+
+class _EchoingClient(echo.Client):
+    """A client whose server is a function of each message (None: the message is lost)."""
+
+    def __init__(self, server=lambda payload: payload):
+        self.server = server
+        self.inbox = echo.Inbox()
+        self.receive = self.inbox.get
+
+    async def send(self, payload):
+        await asyncio.sleep(0)
+        reply = self.server(payload)
+        if reply is not None:
+            asyncio.get_running_loop().call_soon(self.inbox.put, reply)
+
+
+@pytest.mark.parametrize("exchange", [echo.round_trips, echo.pipelined_burst])
+def test_exchanges_check_every_echo(exchange):
+    payloads = [b"a" * 8, b"b" * 8]
+
+    async def run(server, timeout=5):
+        await asyncio.wait_for(exchange(_EchoingClient(server), payloads, 20), timeout)
+
+    asyncio.run(run(lambda payload: payload))
+    wrong = iter(range(100))
+    with pytest.raises(AssertionError, match="differs"):
+        asyncio.run(run(lambda payload: payload if next(wrong) != 7 else payload[:-1] + b"?"))
+    with pytest.raises(AssertionError, match="differs"):  # a stale echo: the one before, again
+        asyncio.run(run(lambda payload: payloads[0]))
+    with pytest.raises((asyncio.TimeoutError, AssertionError)):  # a lost echo: waited for, or the next one differs
+        asyncio.run(run(lambda payload: None if payload == payloads[1] else payload, timeout=0.5))
+
+
+def test_a_burst_whose_sender_fails_raises_instead_of_waiting_for_echoes():
+    class BrokenClient(_EchoingClient):
+        async def send(self, payload):
+            raise ConnectionResetError("gone")
+
+    async def main():
+        await asyncio.wait_for(echo.pipelined_burst(BrokenClient(), [b"x", b"y"], 10), 5)
+
+    with pytest.raises(ConnectionResetError):
+        asyncio.run(main())
+
+
+def test_inbox_hands_out_messages_in_order_whether_or_not_someone_waits():
+    async def main():
+        inbox = echo.Inbox()
+        inbox.put(1)
+        inbox.put(2)
+        waiting = asyncio.ensure_future(asyncio.gather(inbox.get(), inbox.get()))
+        assert await waiting == [1, 2]
+        waiter = asyncio.ensure_future(inbox.get())
+        await asyncio.sleep(0)
+        inbox.put(3)
+        inbox.put(4)  # nobody waits for this one yet
+        assert await waiter == 3 and await inbox.get() == 4
+
+    asyncio.run(main())
+
+
+def test_declare_benches_orders_by_key_and_notes_what_is_missing():
+    def importable(name):
+        if name == "absent":
+            raise echo.Missing("absent: not installed")
+
+    benches, skipped = echo.declare_benches(
+        ("one", "absent", "two"), importable, (1, 2), lambda key, name: (key, name)
+    )
+    assert benches == [(1, "one"), (1, "two"), (2, "one"), (2, "two")]
+    assert skipped == ["skipped absent: absent: not installed"]
+
+
+def test_side_main_parses_each_role_and_runs_it_on_a_new_loop(capsys):
+    ran = []
+
+    async def record(args):
+        ran.append((args.role, vars(args)))
+
+    roles = {"server": ([("library", ("a", "b"))], record), "client": ([("port", int), ("seconds", float)], record)}
+    assert echo.side_main(["client", "80", "0.5"], "prog", roles) == 0
+    assert echo.side_main(["server", "b"], "prog", roles) == 0
+    assert ran == [("client", {"role": "client", "port": 80, "seconds": 0.5}), ("server", {"role": "server", "library": "b"})]
+    for wrong in (["server", "c"], ["client", "80"], ["other"]):
+        with pytest.raises(SystemExit):
+            echo.side_main(wrong, "prog", roles)
