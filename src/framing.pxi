@@ -32,13 +32,21 @@ cdef extern from "Python.h":
 cdef extern from *:
     """
     /* cls((first, second)) for a tuple subclass cls, without running Python code: what tuple.__new__
-       does for a subclass (tp_alloc zero-fills the items and tracks the object for the GC). first and
-       second are atomic (str, bytes, bool): without a __dict__ the pair cannot be part of a reference
-       cycle, so it is untracked, as the GC untracks such exact tuples (which spares a collection every
-       few hundred messages). */
+       does for a subclass. first and second are atomic (str, bytes, bool): without a __dict__ the pair
+       cannot be part of a reference cycle, so it is not tracked by the GC, as the GC untracks such exact
+       tuples (which spares a collection every few hundred messages). A subclass laid out as a tuple is
+       allocated untracked and unzeroed (both items are set at once); others through tp_alloc, which
+       zero-fills the extra fields and tracks the object. */
     static PyObject *wsf_new_pair(PyObject *cls, PyObject *first, PyObject *second) {
         PyTypeObject *type = (PyTypeObject *)cls;
-        PyObject *pair = type->tp_alloc(type, 2);
+        int has_dict = type->tp_dictoffset != 0
+    #ifdef Py_TPFLAGS_MANAGED_DICT
+            || (type->tp_flags & Py_TPFLAGS_MANAGED_DICT)
+    #endif
+            ;
+        int tuple_layout = !has_dict && type->tp_alloc == PyType_GenericAlloc
+            && type->tp_basicsize == PyTuple_Type.tp_basicsize && type->tp_itemsize == PyTuple_Type.tp_itemsize;
+        PyObject *pair = tuple_layout ? (PyObject *)PyObject_GC_NewVar(PyTupleObject, type, 2) : type->tp_alloc(type, 2);
         if (pair == NULL)
             return NULL;
     #if PY_VERSION_HEX >= 0x030E0000
@@ -48,11 +56,7 @@ cdef extern from *:
         PyTuple_SET_ITEM(pair, 0, first);
         Py_INCREF(second);
         PyTuple_SET_ITEM(pair, 1, second);
-        if (type->tp_dictoffset == 0
-    #ifdef Py_TPFLAGS_MANAGED_DICT
-            && !(type->tp_flags & Py_TPFLAGS_MANAGED_DICT)
-    #endif
-        )
+        if (!tuple_layout && !has_dict)
             PyObject_GC_UnTrack(pair);
         return pair;
     }
