@@ -12,10 +12,10 @@ from __future__ import annotations
 import operator
 
 try:  # namedtuple's field accessor: a C descriptor, read faster than a property calling an itemgetter
-    from _collections import _tuplegetter
+    from _collections import _tuplegetter  # type: ignore[import-not-found]  # no stub: a private module
 except ImportError:  # as collections does on Pythons without it
 
-    def _tuplegetter(index: int, doc: str) -> property:  # type: ignore[misc]
+    def _tuplegetter(index: int, doc: str) -> property:
         return property(operator.itemgetter(index), doc=doc)
 
 
