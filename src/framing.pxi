@@ -32,13 +32,21 @@ cdef extern from "Python.h":
 cdef extern from *:
     """
     /* cls((first, second)) for a tuple subclass cls, without running Python code: what tuple.__new__
-       does for a subclass (tp_alloc zero-fills the items and tracks the object for the GC). first and
-       second are atomic (str, bytes, bool): without a __dict__ the pair cannot be part of a reference
-       cycle, so it is untracked, as the GC untracks such exact tuples (which spares a collection every
-       few hundred messages). */
+       does for a subclass. first and second are atomic (str, bytes, bool): without a __dict__ the pair
+       cannot be part of a reference cycle, so it is not tracked by the GC, as the GC untracks such exact
+       tuples (which spares a collection every few hundred messages). A subclass laid out as a tuple is
+       allocated untracked and unzeroed (both items are set at once); others through tp_alloc, which
+       zero-fills the extra fields and tracks the object. */
     static PyObject *wsf_new_pair(PyObject *cls, PyObject *first, PyObject *second) {
         PyTypeObject *type = (PyTypeObject *)cls;
-        PyObject *pair = type->tp_alloc(type, 2);
+        int has_dict = type->tp_dictoffset != 0
+    #ifdef Py_TPFLAGS_MANAGED_DICT
+            || (type->tp_flags & Py_TPFLAGS_MANAGED_DICT)
+    #endif
+            ;
+        int tuple_layout = !has_dict && type->tp_alloc == PyType_GenericAlloc
+            && type->tp_basicsize == PyTuple_Type.tp_basicsize && type->tp_itemsize == PyTuple_Type.tp_itemsize;
+        PyObject *pair = tuple_layout ? (PyObject *)PyObject_GC_NewVar(PyTupleObject, type, 2) : type->tp_alloc(type, 2);
         if (pair == NULL)
             return NULL;
     #if PY_VERSION_HEX >= 0x030E0000
@@ -48,11 +56,7 @@ cdef extern from *:
         PyTuple_SET_ITEM(pair, 0, first);
         Py_INCREF(second);
         PyTuple_SET_ITEM(pair, 1, second);
-        if (type->tp_dictoffset == 0
-    #ifdef Py_TPFLAGS_MANAGED_DICT
-            && !(type->tp_flags & Py_TPFLAGS_MANAGED_DICT)
-    #endif
-        )
+        if (!tuple_layout && !has_dict)
             PyObject_GC_UnTrack(pair);
         return pair;
     }
@@ -100,6 +104,53 @@ cdef extern from *:
     }
     """
     object wsf_decode_checked_utf8(const unsigned char *s, Py_ssize_t n)
+
+cdef extern from *:
+    """
+    static int wsf_is_ascii(const unsigned char *p, Py_ssize_t n) {
+        uint64_t any = 0, word;
+        Py_ssize_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&word, p + i, 8);
+            any |= word;
+        }
+        for (; i < n; i++)
+            any |= p[i];
+        return (any & 0x8080808080808080ULL) == 0;
+    }
+
+    /* The str of a text payload of n bytes at src, unmasked with key (NULL: not masked): ASCII is unmasked
+       straight into the str; other text is decoded by CPython's strict UTF-8 decoder, which accepts
+       exactly what RFC 3629 allows. Returns 1 with the new reference in *text; 0, no exception set, when
+       the payload is not UTF-8 (the caller's general path locates the error); -1 with an exception. */
+    static int wsf_text_payload(const unsigned char *src, Py_ssize_t n, const unsigned char *key, PyObject **text) {
+        PyObject *ascii = PyUnicode_New(n, 127);
+        if (ascii == NULL)
+            return -1;
+        if (n == 0) {  /* the shared empty str: nothing to write */
+            *text = ascii;
+            return 1;
+        }
+        unsigned char *data = PyUnicode_1BYTE_DATA(ascii);
+        if (key != NULL)
+            wsf_mask(data, src, n, key, 0);
+        else
+            memcpy(data, src, n);
+        if (wsf_is_ascii(data, n)) {
+            *text = ascii;
+            return 1;
+        }
+        *text = PyUnicode_DecodeUTF8((const char *)data, n, NULL);
+        Py_DECREF(ascii);
+        if (*text != NULL)
+            return 1;
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    """
+    int wsf_text_payload(const unsigned char *src, Py_ssize_t n, const unsigned char *key, PyObject **text) except -1
 
 cdef enum:
     RESERVED_OPCODES = 0xF8F8  # bit n set: opcode n is reserved (3-7, 11-15)
@@ -619,6 +670,9 @@ cdef class FrameDecoder:
                 if not self.in_frame:
                     if parse_header(data + pos, end - pos, self.expect_mask, self.allowed_rsv, &h):
                         break
+                    if self.whole_message(&h, data + pos, end - pos, frames):
+                        pos += h.header_length + <Py_ssize_t>h.length
+                        continue
                     self.start_frame(&h, frames)
                     pos += h.header_length
                 size = end - pos
@@ -632,6 +686,38 @@ cdef class FrameDecoder:
             self.error = exc
             return frames, frame_start, exc
         return frames, pos, None
+
+    cdef bint whole_message(self, frame_header *h, const unsigned char *frame, Py_ssize_t available,
+                            list frames) except -1:
+        """Message mode, a data message in one frame that is wholly in frame: its item is built straight
+        from the input, leaving the decoder's state as it was between messages. False when the frame
+        takes the general path instead (which also raises its errors: limits, invalid UTF-8)."""
+        cdef PyObject *text
+        cdef const unsigned char *src = frame + h.header_length
+        cdef const unsigned char *key = h.key if h.masked else NULL
+        cdef Py_ssize_t n
+        if not (self.message_mode and h.fin and h.rsv == 0 and (h.opcode == 1 or h.opcode == 2)) or self.in_message:
+            return False
+        # available - header_length >= 0 (parse_header found the header whole), so the first test bounds n.
+        if (h.length > <uint64_t>(available - h.header_length) or h.length > self.max_frame_size
+                or h.length > self.max_message_size):
+            return False
+        n = <Py_ssize_t>h.length
+        if h.opcode == 2:
+            payload = PyBytes_FromStringAndSize(NULL, n)
+            if n:
+                if key != NULL:
+                    wsf_mask(<unsigned char *>PyBytes_AS_STRING(payload), src, n, key, 0)
+                else:
+                    memcpy(PyBytes_AS_STRING(payload), src, n)
+            frames.append(wsf_new_pair(self.bytes_type, payload, True))
+            return True
+        if not wsf_text_payload(src, n, key, &text):
+            return False
+        message = <object>text
+        Py_DECREF(message)  # the reference wsf_text_payload returned; the local one remains
+        frames.append(wsf_new_pair(self.text_type, message, True))
+        return True
 
     cdef int start_frame(self, frame_header *h, list frames) except -1:
         """Checks a valid header against the message in progress and the limits, then starts the frame.

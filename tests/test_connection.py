@@ -3,6 +3,8 @@
 These tests run through ``wsframe``'s active hot path; tools/test.sh runs them once per implementation.
 """
 
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -971,6 +973,34 @@ def test_message_events_compare_like_events():
         hash(text)
     for copied in (copy.copy(text), copy.deepcopy(text), pickle.loads(pickle.dumps(text))):
         assert type(copied) is TextMessage and copied == text
+
+
+def _events_module_without_tuplegetter(monkeypatch):
+    """A separate copy of wsframe.events, loaded as on a Python whose _collections lacks _tuplegetter."""
+    import importlib.util
+    import types
+
+    monkeypatch.setitem(sys.modules, "_collections", types.ModuleType("_collections"))
+    spec = importlib.util.find_spec("wsframe.events")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("accessor", ["c descriptor", "property fallback"])
+def test_message_fields_read_the_items_and_are_read_only(accessor, monkeypatch):
+    module = _events_module_without_tuplegetter(monkeypatch) if accessor == "property fallback" else None
+    text_class = module.TextMessage if module else TextMessage
+    assert isinstance(text_class.__mro__[1].__dict__["data"], property) == (accessor == "property fallback")
+    message = text_class("é", False)
+    assert (message.data, message.message_finished) == ("é", False)
+    assert "payload" in text_class.data.__doc__ and "pieces" in text_class.message_finished.__doc__
+    for name in ("data", "message_finished"):
+        with pytest.raises(AttributeError):
+            setattr(message, name, "x")
+        with pytest.raises(AttributeError):
+            delattr(message, name)
+    assert tuple(message) == ("é", False)
 
 
 def test_deflate_rsv1_on_a_continuation_of_an_uncompressed_message():

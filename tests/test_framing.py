@@ -951,6 +951,52 @@ def test_message_mode_single_frame_text_checked_like_fragments(both, pieces):
     assert results[0][2] == results[1][2]
 
 
+@pytest.mark.parametrize("key", [KEY, None])
+@pytest.mark.parametrize(
+    "opcode, payload, error_offset",
+    [(1, b"", None), (1, b"plain ascii, 32 bytes long......", None), (1, "caf\u00e9 \u20ac \U0001f600".encode() * 9, None),
+     (1, b"x" * 200 + b"\xc3\x28", 201), (1, b"abc\xe2\x82", 5), (2, b"", None), (2, bytes(range(256)) * 3, None)],
+)
+def test_message_mode_whole_frames_in_one_input(impl, key, opcode, payload, error_offset):
+    # A single-frame message wholly in the input (native: built straight from it, no buffers): the same
+    # items, consumed counts and errors as when the same frames arrive a byte at a time.
+    frames = reference_frame(2, b"before", key=key) + reference_frame(opcode, payload, key=key)
+    wire = frames + reference_frame(9, b"p", key=key) + reference_frame(1, b"after", key=key)
+    whole = impl.FrameDecoder(expect_mask=key is not None, messages=MESSAGE_TYPES).decode(wire)
+    items, consumed, error = whole
+    if error_offset is not None:
+        assert typed(items) == [("Binary", (b"before", True))] and consumed == len(reference_frame(2, b"before", key=key))
+        assert type(error) is InvalidUTF8 and error.offset == error_offset
+    else:
+        assert typed(items) == [
+            ("Binary", (b"before", True)),
+            ("Text", (payload.decode(), True)) if opcode == 1 else ("Binary", (payload, True)),
+            ("tuple", (9, True, 0, b"p")),
+            ("Text", ("after", True)),
+        ]
+        assert (consumed, error) == (len(wire), None)
+    by_byte = impl.FrameDecoder(expect_mask=key is not None, messages=MESSAGE_TYPES)
+    byte_items, pending, byte_error = [], b"", None
+    for byte in wire:
+        got, used, byte_error = by_byte.decode(pending + bytes([byte]))
+        byte_items += got
+        pending = (pending + bytes([byte]))[used:]
+        if byte_error:
+            break
+    assert typed(byte_items) == typed(items) and error_key(byte_error) == error_key(error)
+
+
+@pytest.mark.parametrize("limit", ["max_frame_size", "max_message_size"])
+def test_message_mode_whole_frame_at_and_over_the_limits(impl, limit):
+    at = reference_frame(2, b"x" * 10, key=KEY)
+    over = reference_frame(1, b"y" * 11, key=KEY)
+    items, consumed, error = impl.FrameDecoder(expect_mask=True, messages=MESSAGE_TYPES, **{limit: 10}).decode(at + over)
+    assert (typed(items), consumed, type(error)) == ([("Binary", (b"x" * 10, True))], len(at), MessageTooBig)
+    fragment = reference_frame(1, b"ab", fin=False, key=KEY)
+    items, consumed, error = impl.FrameDecoder(expect_mask=True, messages=MESSAGE_TYPES).decode(fragment + at)
+    assert (items, consumed, str(error)) == ([], len(fragment), "new message started inside a fragmented message")
+
+
 def test_message_mode_error_mid_message_keeps_earlier_items(impl):
     decoder = impl.FrameDecoder(expect_mask=False, messages=MESSAGE_TYPES)
     done = reference_frame(2, b"whole")

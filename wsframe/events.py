@@ -11,6 +11,14 @@ from __future__ import annotations
 
 import operator
 
+try:  # namedtuple's field accessor: a C descriptor, read faster than a property calling an itemgetter
+    from _collections import _tuplegetter  # type: ignore[import-not-found]  # no stub: a private module
+except ImportError:  # as collections does on Pythons without it
+
+    def _tuplegetter(index: int, doc: str) -> property:
+        return property(operator.itemgetter(index), doc=doc)
+
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -161,8 +169,8 @@ class Message(_TupleEvent, Event, _MessageTuple):
         def message_finished(self) -> bool: ...
 
     else:
-        data = property(operator.itemgetter(0), doc="The message's payload: str for text, bytes for binary.")
-        message_finished = property(operator.itemgetter(1), doc="False for a piece that more pieces follow.")
+        data = _tuplegetter(0, "The message's payload: str for text, bytes for binary.")
+        message_finished = _tuplegetter(1, "False for a piece that more pieces follow.")
 
     __hash__ = None  # type: ignore[assignment]  # as every event
 
