@@ -691,3 +691,36 @@ def test_side_main_parses_each_role_and_runs_it_on_a_new_loop(capsys):
     for wrong in (["server", "c"], ["client", "80"], ["other"]):
         with pytest.raises(SystemExit):
             echo.side_main(wrong, "prog", roles)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this platform")
+def test_round_trip_processes_run_pinned_to_one_cpu():
+    cpu = echo.round_trip_cpu()
+    assert cpu in os.sched_getaffinity(0)
+    import subprocess
+    import sys
+
+    pinned = subprocess.run(
+        [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+        capture_output=True, text=True, preexec_fn=echo._pinned_to(cpu), check=True,
+    )
+    assert json.loads(pinned.stdout) == [cpu]
+
+
+def test_echo_targets_take_wsframes_faster_api_against_picows():
+    def results(medians_ns):
+        rows = []
+        for (size, library), median in medians_ns.items():
+            bench = harness.Bench(echo.workload_name(size), library, 2 * size, "", {}, lambda: None, peer=library not in echo.OWN)
+            rows.append(harness.Result(bench, per_call_ns=[median]))
+        return harness.Results(rows)
+
+    sizes = (256, 100 * 1024, 1024 * 1024)
+    medians = {(size, "picows"): 100.0 for size in sizes}
+    medians.update({(size, "wsframe"): 120.0 for size in sizes})
+    medians.update({(size, "wsframe-callback"): 90.0 for size in sizes})  # 1.11x: enough at 256 B only
+    assert [check.met for check in echo.echo_targets(results(medians))] == [True, False, False]
+    medians[(100 * 1024, "wsframe")] = 80.0  # the async iterator counts too: 1.25x
+    assert [check.met for check in echo.echo_targets(results(medians))] == [True, True, False]
+    del medians[(1024 * 1024, "picows")]
+    assert echo.echo_targets(results(medians))[2].met is None
