@@ -242,7 +242,8 @@ class Connection:
         :meth:`events` as usual. (The shortcut spares the event list and its iterator, about half the
         Python work per small message.)
         """
-        if self._state is not _OPEN or self._events or self._unparsed or self._input_closed or self._eof or not data:
+        # (End-of-stream closes the connection or comes after its input closed: no test of _eof needed.)
+        if self._state is not _OPEN or self._events or self._unparsed or self._input_closed:
             self.receive_data(data)
             return None
         decoder = self._decoder

@@ -11,7 +11,6 @@ equal only to a message of the same type and values, and are immutable, but they
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from types import GenericAlias
 
@@ -33,6 +32,8 @@ if TYPE_CHECKING:
         pass
 
 else:
+    from ...events import _tuplegetter  # Message's accessors (only its run-time branch uses them)
+
     _MessageTuple = tuple
 
 __all__ = [
@@ -145,9 +146,9 @@ class Message(_TupleEvent, Event, _MessageTuple["_T"]):
         def message_finished(self) -> bool: ...
 
     else:
-        data = property(operator.itemgetter(0))
-        frame_finished = property(operator.itemgetter(1))
-        message_finished = property(operator.itemgetter(2))
+        data = _tuplegetter(0, "The payload of this message or piece: str for text, bytes for binary.")
+        frame_finished = _tuplegetter(1, "As wsproto's; True on every received piece (see the class doc).")
+        message_finished = _tuplegetter(2, "False for a piece that more pieces follow.")
 
         __class_getitem__ = classmethod(GenericAlias)  # Message[str], as wsproto's generic dataclass
 
