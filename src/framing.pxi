@@ -7,6 +7,7 @@ from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.number cimport PyNumber_Index
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
+from cpython.list cimport PyList_GET_ITEM
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset
@@ -158,6 +159,7 @@ cdef enum:
     ASSEMBLY_KEPT = 65536  # a reassembly buffer up to this size is kept for the next message
     GROWTH_START = 65536  # a payload buffer's first size when its frame announces more than arrived
     GROWTH_AHEAD = 4  # a growing buffer takes up to this many times the bytes received so far
+    HOLD_MAX = 8  # pieces of a frame's payload kept uncopied before its buffer is allocated
 
 
 # Opcodes and rsv values as Python ints, to build frame tuples without conversions.
@@ -553,6 +555,12 @@ cdef class FrameDecoder:
     cdef PyObject *payload
     cdef Py_ssize_t payload_capacity
     cdef Py_ssize_t filled
+    # Whole-frame mode, before the payload buffer exists: the frame's first pieces, still masked, as the
+    # bytes objects holding them (the caller's reads, not copied) and where in each they are.
+    cdef list held
+    cdef Py_ssize_t held_start[HOLD_MAX]
+    cdef Py_ssize_t held_size[HOLD_MAX]
+    cdef int held_count
     cdef bint piece_sent  # stream mode: a piece of this frame was emitted
     cdef bint validate  # this frame's payload is text to validate
     cdef bint into_assembly  # message mode: this frame's payload goes to the reassembly buffer
@@ -597,6 +605,8 @@ cdef class FrameDecoder:
         self.payload = NULL
         self.payload_capacity = 0
         self.filled = 0
+        self.held = None
+        self.held_count = 0
         PyMem_Free(self.assembly)
         self.assembly = NULL
         self.assembly_size = 0
@@ -634,30 +644,33 @@ cdef class FrameDecoder:
         cdef Py_buffer view
         if PyBytes_CheckExact(data):
             with cython.critical_section(self):  # free-threaded builds: one decode at a time per decoder
-                return self.decode_guarded(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+                return self.decode_guarded(data, <const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
         get_contiguous_buffer(data, &view)
         try:
             with cython.critical_section(self):
-                return self.decode_guarded(<const unsigned char *>view.buf, view.len)
+                return self.decode_guarded(None, <const unsigned char *>view.buf, view.len)
         finally:
             PyBuffer_Release(&view)
 
-    cdef tuple decode_guarded(self, const unsigned char *data, Py_ssize_t end):
-        """decode_from, refusing re-entry and leaving the decoder failed after any unexpected exception."""
+    cdef tuple decode_guarded(self, object source, const unsigned char *data, Py_ssize_t end):
+        """decode_from, refusing re-entry and leaving the decoder failed after any unexpected exception.
+
+        source: the bytes object data points into, or None when data is another buffer (which may change).
+        """
         if self.failure is not None:
             raise self.failure.with_traceback(None)
         if self.busy:
             raise RuntimeError("FrameDecoder.decode() called during decode()")
         self.busy = True
         try:
-            return self.decode_from(data, end)
+            return self.decode_from(source, data, end)
         except BaseException as exc:
             self.failure = exc
             raise
         finally:
             self.busy = False
 
-    cdef tuple decode_from(self, const unsigned char *data, Py_ssize_t end):
+    cdef tuple decode_from(self, object source, const unsigned char *data, Py_ssize_t end):
         cdef frame_header h
         cdef Py_ssize_t pos = 0, frame_start = 0, size
         self.frame_count = 0
@@ -678,7 +691,7 @@ cdef class FrameDecoder:
                 size = end - pos
                 if <uint64_t>size > self.remaining:
                     size = <Py_ssize_t>self.remaining
-                self.receive(data + pos, size, frames)
+                self.receive(source, data + pos, size, frames)
                 pos += size
                 if self.in_frame:  # the rest of the payload is in later data
                     break
@@ -783,9 +796,53 @@ cdef class FrameDecoder:
             payload = PyBytes_FromStringAndSize(NULL, capacity)
             Py_INCREF(payload)
             self.payload = <PyObject *>payload
+            if self.held_count:
+                self.unmask_held(<unsigned char *>PyBytes_AS_STRING(payload))
         else:
             _PyBytes_Resize(&self.payload, capacity)  # on failure: payload NULL, the decoder fails
         self.payload_capacity = capacity
+        return 0
+
+    cdef bint hold(self, object source, const unsigned char *src, Py_ssize_t size, bint done) except -1:
+        """Whole-frame mode, before the payload buffer exists: keeps this piece of the caller's bytes
+        instead of copying it, while the frame is over GROWTH_AHEAD times what arrived. Once it is not,
+        the buffer is allocated at the frame's length and the pieces are unmasked straight into it: no
+        growth, each step of which may copy all received so far. False when the piece is not kept
+        (the frame ends here, it is text to validate as it arrives, the data is not bytes, HOLD_MAX pieces
+        are kept, or the buffer is due)."""
+        cdef Py_ssize_t start
+        # No overflow: filled + remaining is the frame's length, at most max_frame_size <= PY_SSIZE_T_MAX.
+        if (done or self.validate or source is None or self.payload != NULL or self.held_count == HOLD_MAX
+                or self.filled + size > (self.filled + <Py_ssize_t>self.remaining) // GROWTH_AHEAD):
+            return False
+        start = <Py_ssize_t>(src - <const unsigned char *>PyBytes_AS_STRING(source))
+        if size < PyBytes_GET_SIZE(source) // 2:
+            # A small part of a big read: copied, so that what is kept stays within what was received.
+            source = PyBytes_FromStringAndSize(<const char *>src, size)
+            start = 0
+        if self.held is None:
+            self.held = [source]
+        else:
+            self.held.append(source)
+        self.held_start[self.held_count] = start
+        self.held_size[self.held_count] = size
+        self.held_count += 1
+        return True
+
+    cdef int unmask_held(self, unsigned char *dst) except -1:
+        """Unmasks the kept pieces into dst, the start of the frame's new buffer, and lets go of them."""
+        cdef Py_ssize_t offset = 0
+        cdef const unsigned char *src
+        cdef int i
+        for i in range(self.held_count):
+            src = <const unsigned char *>PyBytes_AS_STRING(<object>PyList_GET_ITEM(self.held, i)) + self.held_start[i]
+            if self.masked:
+                wsf_mask(dst + offset, src, self.held_size[i], self.key, <int>(offset & 3))
+            else:
+                memcpy(dst + offset, src, self.held_size[i])
+            offset += self.held_size[i]
+        self.held_count = 0
+        del self.held[:]
         return 0
 
     cdef object take_payload(self):
@@ -853,8 +910,9 @@ cdef class FrameDecoder:
         frames.append(wsf_new_pair(cls, data, True))
         return 0
 
-    cdef int receive(self, const unsigned char *src, Py_ssize_t size, list frames) except -1:
+    cdef int receive(self, object source, const unsigned char *src, Py_ssize_t size, list frames) except -1:
         """Takes the next size bytes of the frame's payload; appends the frame (or a stream piece) to frames.
+        source: the bytes object src points into, or None.
 
         Buffers grow first (an allocation that fails changes nothing); the frame's state is updated before
         the append, the one step that can run Python code (the garbage collector).
@@ -870,6 +928,12 @@ cdef class FrameDecoder:
             if size:  # the buffer may still be NULL for no bytes (NULL + 0 and memcpy(NULL, ..., 0) are UB)
                 dst = self.assembly + self.assembly_size
         elif whole:
+            if self.hold(source, src, size, done):
+                self.phase = (self.phase + <int>(size & 3)) & 3
+                self.filled += size
+                self.remaining -= <uint64_t>size
+                self.piece_sent = True
+                return 0
             self.reserve_payload(size)
             if size:
                 dst = <unsigned char *>PyBytes_AS_STRING(<object>self.payload) + self.filled

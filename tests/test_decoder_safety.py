@@ -65,6 +65,22 @@ def test_memory_follows_the_bytes_received(impl):
     assert frames == [(2, True, 0, payload)]
 
 
+def test_native_big_frame_is_allocated_once_at_its_length():
+    # Native's documented strategy (src/CONTRACT.md): the first quarter of a big binary frame arriving in
+    # bytes reads is kept as those reads, uncopied; then one buffer of the frame's length takes it all.
+    native = pytest.importorskip("wsframe._native")
+    size = 1 << 20
+    payload = os.urandom(size)
+    wire = header(native, 2, size, key=KEY) + native.mask(payload, KEY)
+    reads = [wire[i : i + 65536] for i in range(0, len(wire), 65536)]
+    decoder = native.FrameDecoder(expect_mask=True, messages=MESSAGES)
+    quarter = traced_peak(lambda: [decoder.decode(read) for read in reads[:4]])
+    assert quarter < 4096  # 262130 bytes arrived, none copied
+    assert traced_peak(lambda: decoder.decode(reads[4])) < size + 4096  # one buffer: no growth steps
+    items = [item for read in reads[5:] for item in decoder.decode(read)[0]]
+    assert items == [BytesMessage(payload)]
+
+
 def test_message_mode_huge_continuation_after_a_message(impl):
     decoder = impl.FrameDecoder(expect_mask=False, messages=MESSAGES)
     frames, consumed, error = decoder.decode(b"\x81\x05hello")

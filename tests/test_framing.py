@@ -1145,3 +1145,74 @@ def test_frame_encoder_cannot_be_copied(impl):
     for duplicate in (copy.copy, copy.deepcopy, pickle.dumps):
         with pytest.raises(TypeError, match="mask keys must not be shared"):
             duplicate(encoder)
+
+
+# -- a big binary frame arriving in reads -------------------------------------------------------------
+# The native decoder keeps the first pieces of such a frame uncopied (the caller's bytes) until a quarter
+# of it has arrived, then unmasks them into a buffer of the frame's length: these cut the frame at every
+# kind of place that path distinguishes.
+
+BIG = 300_001  # odd: pieces end at every mask phase
+BIG_PAYLOAD = bytes((i * 131 + (i >> 9)) & 0xFF for i in range(BIG))
+BIG_HEADER = 14  # masked, 64-bit length
+QUARTER = BIG_HEADER + BIG // 4  # where a quarter of the payload has arrived
+
+
+def big_frame_cuts(wire_length, before):
+    """Named cut lists for a stream of `before` bytes of other frames, then the big frame, then a ping."""
+    start = before + BIG_HEADER
+    return {
+        "64 KiB reads": list(range(65536, wire_length, 65536)),
+        "header ends a read": [start, *range(start + 65536, wire_length, 65536)],
+        "1 payload byte ends a read": [start + 1, *range(start + 1 + 65536, wire_length, 65536)],
+        "header split": [before + 3, start + 100, start + 200_000],
+        "4093-byte reads": list(range(4093, wire_length, 4093)),
+        "1-byte reads then one": [*range(start, start + 12), start + 70_000],
+        "around a quarter": [start + 1000, before + QUARTER - 1, before + QUARTER, before + QUARTER + 1],
+        "odd reads": [start + 3, start + 65539, start + 65540, start + 131077, start + 250_000],
+        "whole": [],
+    }
+
+
+@pytest.mark.parametrize("key", [KEY, None], ids=["masked", "unmasked"])
+@pytest.mark.parametrize("reads", ["bytes", "bytearray", "alternating"])
+@pytest.mark.parametrize("messages", [None, MESSAGE_TYPES], ids=["frames", "messages"])
+def test_big_frame_split_every_way(impl, key, reads, messages):
+    before = reference_frame(2, b"ab", key=key) + reference_frame(1, "dé".encode(), key=key)
+    ping = reference_frame(9, b"p", key=key)
+    wire = before + reference_frame(2, BIG_PAYLOAD, key=key) + ping
+    header_length = BIG_HEADER if key else BIG_HEADER - 4
+    expected = [(2, True, 0, b"ab"), (1, True, 0, "dé".encode()), (2, True, 0, BIG_PAYLOAD), (9, True, 0, b"p")]
+    if messages:
+        expected = [("Binary", (b"ab", True)), ("Text", ("dé", True)), ("Binary", (BIG_PAYLOAD, True)),
+                    ("tuple", (9, True, 0, b"p"))]
+    for name, cuts in big_frame_cuts(len(wire), len(before) - (BIG_HEADER - header_length)).items():
+        decoder = impl.FrameDecoder(expect_mask=key is not None, messages=messages)
+        got, pending, start = [], b"", 0
+        for index, end in enumerate([*cuts, len(wire)]):
+            chunk = pending + wire[start:end]
+            start = end
+            if reads == "bytearray" or (reads == "alternating" and index % 2):
+                chunk = bytearray(chunk)
+            frames, consumed, error = decoder.decode(chunk)
+            assert error is None, name
+            got += frames
+            pending = bytes(chunk[consumed:])
+            if isinstance(chunk, bytearray):
+                chunk[:] = b"\xee" * len(chunk)  # the caller reuses its buffer: nothing of it may be kept
+        assert (typed(got) if messages else got) == expected, name
+
+
+def test_big_frame_releases_the_reads_it_kept(impl):
+    wire = reference_frame(2, BIG_PAYLOAD, key=KEY)
+    reads = [wire[i : i + 16384] for i in range(0, len(wire), 16384)]
+    counts = [sys.getrefcount(read) for read in reads]
+    decoder = impl.FrameDecoder(expect_mask=True)
+    assert decoder.decode(reads[0]) == ([], len(reads[0]), None)
+    assert decoder.decode(reads[1]) == ([], len(reads[1]), None)
+    decoder.__init__(expect_mask=True)  # a fresh start drops the frame in progress
+    assert [sys.getrefcount(read) for read in reads] == counts
+    results = [decoder.decode(read) for read in reads]
+    assert [result[1:] for result in results] == [(len(read), None) for read in reads]
+    assert [frame for result in results for frame in result[0]] == [(2, True, 0, BIG_PAYLOAD)]
+    assert [sys.getrefcount(read) for read in reads] == counts
