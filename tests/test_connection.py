@@ -1106,3 +1106,21 @@ def test_receive_messages_takes_the_shortcut_only_for_whole_plain_messages():
     assert drain(server) == [BytesMessage(b"abc")]
     assert server.receive_messages(client_frame(9, b"p")) is None  # a ping: answered by the usual path
     assert drain(server) == [Ping(b"p")] and server.data_to_send() == server_frame(10, b"p")
+
+
+def test_big_message_read_by_read_with_split_headers_and_a_ping():
+    # Reads inside the big frame give no events; headers cut across reads are kept and completed; the
+    # ping after the message is answered from the same read that ends the message.
+    payload = bytes(range(256)) * 1200  # 300 KiB
+    wire = client_frame(0x2, payload) + client_frame(0x9, b"hi") + client_frame(0x1, b"end")
+    server = ServerConnection(opened=True)
+    got, pongs, start = [], b"", 0
+    for end in [5, 12, 70000, 140000, 307214, 307215, 307217, len(wire)]:
+        server.receive_data(wire[start:end])
+        start = end
+        events = list(server.events())
+        assert list(server.events()) == []  # taken once
+        got += [(type(event).__name__, event.data if hasattr(event, "data") else event.payload) for event in events]
+        pongs += server.data_to_send()
+    assert got == [("BytesMessage", payload), ("Ping", b"hi"), ("TextMessage", "end")]
+    assert pongs == server_frame(0xA, b"hi")

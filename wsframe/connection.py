@@ -97,6 +97,7 @@ class ConnectionState(enum.Enum):
 _CONNECTING = ConnectionState.CONNECTING
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
+_NO_EVENTS: Iterator[Event] = iter(())  # exhausted: shared by every events() call that has none
 
 # Builds a message event as the frame decoder does, without the Python-level Message.__new__.
 _new_message = tuple.__new__
@@ -266,9 +267,13 @@ class Connection:
         connection open meanwhile (its input ended): for a caller that hands messages to an application
         and fails the connection once the application has answered them.
         """
-        events, self._events = self._events, []
+        events = self._events
         if self._close_received is None and (self._error is None or defer_error):
+            if not events:  # a read inside a big frame, or events() asked twice
+                return _NO_EVENTS
+            self._events = []
             return iter(events)  # nothing to do along the way: a plain list iterator is cheapest
+        self._events = []
         return self._events_then_close(events, defer_error)
 
     @property
@@ -309,11 +314,14 @@ class Connection:
             self._events.append(CloseConnection(1006, ""))
 
     def _receive_frames(self, data: _BytesLike) -> None:
-        if self._unparsed:
-            data = self._unparsed + bytes(data)
+        unparsed = self._unparsed
+        if unparsed:
+            data = unparsed + bytes(data)
         # Called once open, so with a decoder.
         items, used, error = self._decoder.decode(data)  # type: ignore[union-attr]
-        self._decoded(data, items, used, error)
+        # A read inside a big frame decodes to nothing, consumed whole: nothing for _decoded to do.
+        if items or error is not None or unparsed or used < len(data):
+            self._decoded(data, items, used, error)
 
     def _decoded(self, data: _BytesLike, items: list[Any], used: int, error: ProtocolError | None) -> None:
         """Takes what the decoder made of ``data``: events, the unparsed rest, the peer's error."""
