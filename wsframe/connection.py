@@ -122,6 +122,10 @@ class Connection:
     Uncompressed fragmented messages are joined as they come and not counted per frame.
     Messages sent in pieces (``message_finished=False``) go uncompressed. ``close_sent`` is the close frame
     sent, if any (the caller's, the reply to the peer's, or the one after the peer's error).
+    ``frame_encoder`` is the hot path's :class:`FrameEncoder` while a whole message goes out as one plain
+    frame (open, no compression, no ``fragment_size``, no message being sent in pieces), else None: its
+    ``text(str)`` and ``binary(data)`` then give what :meth:`send_text` and :meth:`send_binary` would,
+    without their Python call (the asyncio layer's per-message send).
 
     Memory per connection: the message being received (at most ``max_message_size`` bytes, or its frame
     in the hot path's buffer), the deflate state if negotiated (see :mod:`wsframe.deflate`), and the
@@ -153,6 +157,7 @@ class Connection:
         self._compressor: Compressor | None = None
         self._send_opcode = 0  # opcode of a message being sent in pieces; 0 when none
         self._fragment_size: int | None = None
+        self.frame_encoder: FrameEncoder | None = None  # set while sending takes the fast path (class doc)
         self.state = ConnectionState.CONNECTING
         self.max_message_size = max_message_size
         self.max_frame_size = max_frame_size
@@ -209,9 +214,10 @@ class Connection:
     def _update_fast_send(self) -> None:
         # Whether a whole message goes out as one plain frame, so that send_text and send_binary can skip
         # the general path: kept up to date by everything it depends on.
-        self._fast_send = (
+        fast = self._fast_send = (
             self._state is _OPEN and self._compressor is None and self._fragment_size is None and not self._send_opcode
         )
+        self.frame_encoder = self._encoder if fast else None
 
     # -- receiving -------------------------------------------------------------------------------
 
@@ -531,7 +537,7 @@ class Connection:
             opcode = _CONTINUATION
         elif not fin:
             self._send_opcode = opcode
-            self._fast_send = False
+            self._update_fast_send()
         rsv = 0
         if (
             self._compressor is not None

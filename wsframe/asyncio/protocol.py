@@ -233,10 +233,11 @@ class WebSocket(asyncio.Protocol):
         pauses while the buffer is above the high-water mark, and a peer that then reads nothing for
         ``close_timeout`` seconds is dropped, so what a callback answers to what it reads stays bounded."""
         connection = self.connection
+        encoder = connection.frame_encoder  # set while a whole message is one plain frame: no Python call
         try:
             if type(message) is bytes:  # the common case first
                 if len(message) < _WRITE_APART:
-                    data = connection.send_binary(message)
+                    data = encoder.binary(message) if encoder is not None else connection.send_binary(message)
                 else:
                     parts = connection.send_binary_unjoined(message)
                     if len(parts) > 1:
@@ -244,7 +245,7 @@ class WebSocket(asyncio.Protocol):
                         return
                     data = parts[0]
             elif isinstance(message, str):
-                data = connection.send_text(message)
+                data = encoder.text(message) if encoder is not None else connection.send_text(message)
             elif isinstance(message, (bytes, bytearray, memoryview)):
                 data = connection.send_binary(message)
             else:
@@ -323,6 +324,25 @@ class WebSocket(asyncio.Protocol):
             self._process()
             return
         # Only whole plain messages, the common read: none of _process's other work can be due.
+        on_message = self._on_message
+        if on_message is not None:
+            # _deliver inlined, a Python call less per message; once the callback closes or replaces
+            # itself, the rest goes through _deliver.
+            remaining = iter(messages)
+            for message in remaining:
+                if self._sent_close is not None:  # discarded, as _deliver would, with the rest below
+                    break
+                try:
+                    on_message(self, message[0])
+                except Exception:
+                    self._on_message_failed()
+                if self._on_message is not on_message:
+                    break
+            else:
+                if self._messages:  # left from before the callback was set (see the on_message setter)
+                    self._after_delivery()
+                return
+            messages = remaining  # type: ignore[assignment]  # the rest, an iterator
         deliver = self._deliver
         for message in messages:
             deliver(message[0])
