@@ -631,16 +631,32 @@ cdef class FrameDecoder:
         that failed, and every later call returns ``([], 0, error)``). Any other exception (MemoryError)
         leaves the decoder failed: every later call raises it again.
         """
+        return self.decode_buffer(data, False)
+
+    def decode_messages(self, data):
+        """``decode(data)`` shortened for the common read: the list of items alone when it holds no frame
+        tuples (only message items, or nothing), no error, and every byte of data was consumed; else the
+        tuple ``decode`` returns. Same state changes and exceptions as ``decode``."""
+        return self.decode_buffer(data, True)
+
+    cdef object decode_buffer(self, data, bint messages_only):
         cdef Py_buffer view
         if PyBytes_CheckExact(data):
             with cython.critical_section(self):  # free-threaded builds: one decode at a time per decoder
-                return self.decode_guarded(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+                return self.decode_result(<const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data),
+                                          messages_only)
         get_contiguous_buffer(data, &view)
         try:
             with cython.critical_section(self):
-                return self.decode_guarded(<const unsigned char *>view.buf, view.len)
+                return self.decode_result(<const unsigned char *>view.buf, view.len, messages_only)
         finally:
             PyBuffer_Release(&view)
+
+    cdef object decode_result(self, const unsigned char *data, Py_ssize_t end, bint messages_only):
+        cdef tuple result = self.decode_guarded(data, end)
+        if messages_only and self.frame_count == 0 and result[2] is None and <Py_ssize_t>result[1] == end:
+            return result[0]
+        return result
 
     cdef tuple decode_guarded(self, const unsigned char *data, Py_ssize_t end):
         """decode_from, refusing re-entry and leaving the decoder failed after any unexpected exception."""

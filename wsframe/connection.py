@@ -253,11 +253,13 @@ class Connection:
             self.receive_data(data)
             return None
         decoder = self._decoder
-        items, used, error = decoder.decode(data)  # type: ignore[union-attr]  # open: it has a decoder
+        result = decoder.decode_messages(data)  # type: ignore[union-attr]  # open: it has a decoder
+        if type(result) is list:  # whole messages, every byte used: the common read
+            return result  # type: ignore[return-value]  # message objects, typed as tuples
+        items, used, error = result
         if error is None and not decoder.last_frame_count:  # type: ignore[union-attr]
-            if used < len(data):  # a partial frame header
-                self._unparsed = bytes(data[used:])
-            return items  # type: ignore[return-value]  # message objects, typed as tuples
+            self._unparsed = bytes(data[used:])  # a partial frame header
+            return items  # type: ignore[return-value]
         self._decoded(data, items, used, error)
         return None
 
