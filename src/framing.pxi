@@ -539,6 +539,7 @@ cdef class FrameDecoder:
     cdef object text_type  # message mode: the tuple subclasses of the emitted messages
     cdef object bytes_type
     cdef Py_ssize_t frame_count  # frame tuples in the last decode result
+    cdef Py_ssize_t consumed  # bytes of its input the last decode used
     # The frame in progress: between its header and the end of its payload.
     cdef bint in_frame
     cdef bint fin
@@ -653,12 +654,15 @@ cdef class FrameDecoder:
             PyBuffer_Release(&view)
 
     cdef object decode_result(self, const unsigned char *data, Py_ssize_t end, bint messages_only):
-        cdef tuple result = self.decode_guarded(data, end)
-        if messages_only and self.frame_count == 0 and result[2] is None and <Py_ssize_t>result[1] == end:
-            return result[0]
-        return result
+        cdef list frames = self.decode_guarded(data, end)
+        # Read before anything is allocated (a GC pass could run code that re-initialises the decoder).
+        cdef Py_ssize_t consumed = self.consumed
+        error = self.error  # the error that ended the stream, this call's or an earlier one: what it returns
+        if messages_only and self.frame_count == 0 and error is None and consumed == end:
+            return frames
+        return frames, consumed, error
 
-    cdef tuple decode_guarded(self, const unsigned char *data, Py_ssize_t end):
+    cdef list decode_guarded(self, const unsigned char *data, Py_ssize_t end):
         """decode_from, refusing re-entry and leaving the decoder failed after any unexpected exception."""
         if self.failure is not None:
             raise self.failure.with_traceback(None)
@@ -673,12 +677,14 @@ cdef class FrameDecoder:
         finally:
             self.busy = False
 
-    cdef tuple decode_from(self, const unsigned char *data, Py_ssize_t end):
+    cdef list decode_from(self, const unsigned char *data, Py_ssize_t end):
+        """The items decoded from data; sets consumed (and error, when one ends the stream)."""
         cdef frame_header h
         cdef Py_ssize_t pos = 0, frame_start = 0, size
         self.frame_count = 0
         if self.error is not None:
-            return [], 0, self.error
+            self.consumed = 0
+            return []
         cdef list frames = []
         try:
             while True:
@@ -700,8 +706,10 @@ cdef class FrameDecoder:
                     break
         except ProtocolError as exc:
             self.error = exc
-            return frames, frame_start, exc
-        return frames, pos, None
+            self.consumed = frame_start
+            return frames
+        self.consumed = pos
+        return frames
 
     cdef bint whole_message(self, frame_header *h, const unsigned char *frame, Py_ssize_t available,
                             list frames) except -1:
