@@ -324,29 +324,39 @@ class WebSocket(asyncio.Protocol):
             self._process()
             return
         # Only whole plain messages, the common read: none of _process's other work can be due.
+        # _deliver is inlined below, a Python call less per message.
         on_message = self._on_message
-        if on_message is not None:
-            # _deliver inlined, a Python call less per message; once the callback closes or replaces
-            # itself, the rest goes through _deliver.
-            remaining = iter(messages)
-            for message in remaining:
-                if self._sent_close is not None:  # discarded, as _deliver would, with the rest below
-                    break
-                try:
-                    on_message(self, message[0])
-                except Exception:
-                    self._on_message_failed()
-                if self._on_message is not on_message:
-                    break
-            else:
-                if self._messages:  # left from before the callback was set (see the on_message setter)
-                    self._after_delivery()
-                return
-            messages = remaining  # type: ignore[assignment]  # the rest, an iterator
+        if on_message is None:
+            # To the queue. No Python code runs in between, and our close frame is not out: the shortcut
+            # takes reads only while the connection is open.
+            queue = self._messages
+            queued = 0
+            for message in messages:
+                payload = message[0]
+                queue.append(payload)
+                queued += _sizeof(payload)
+            self._queued_bytes += queued
+            self._after_delivery()
+            return
+        # To the callback; once it closes or replaces itself, the rest goes through _deliver.
+        remaining = iter(messages)
+        for message in remaining:
+            if self._sent_close is not None:  # discarded, as _deliver would, with the rest below
+                break
+            try:
+                on_message(self, message[0])
+            except Exception:
+                self._on_message_failed()
+            if self._on_message is not on_message:
+                break
+        else:
+            if self._messages:  # left from before the callback was set (see the on_message setter)
+                self._after_delivery()
+            return
         deliver = self._deliver
-        for message in messages:
+        for message in remaining:
             deliver(message[0])
-        if self._messages:  # else all went to on_message (or were discarded)
+        if self._messages:
             self._after_delivery()
 
     def _receive_in_slices(self, data: bytes) -> None:
