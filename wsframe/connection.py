@@ -256,10 +256,11 @@ class Connection:
         result = decoder.decode_messages(data)  # type: ignore[union-attr]  # open: it has a decoder
         if type(result) is list:  # whole messages, every byte used: the common read
             return result  # type: ignore[return-value]  # message objects, typed as tuples
-        items, used, error = result
+        decoded: tuple[list[Any], int, ProtocolError | None] = result  # type: ignore[assignment]  # decode's tuple
+        items, used, error = decoded
         if error is None and not decoder.last_frame_count:  # type: ignore[union-attr]
             self._unparsed = bytes(data[used:])  # a partial frame header
-            return items  # type: ignore[return-value]
+            return items
         self._decoded(data, items, used, error)
         return None
 
