@@ -541,6 +541,7 @@ cdef class FrameDecoder:
     cdef object text_type  # message mode: the tuple subclasses of the emitted messages
     cdef object bytes_type
     cdef Py_ssize_t frame_count  # frame tuples in the last decode result
+    cdef Py_ssize_t consumed  # bytes of its input the last decode used
     # The frame in progress: between its header and the end of its payload.
     cdef bint in_frame
     cdef bint fin
@@ -641,18 +642,37 @@ cdef class FrameDecoder:
         that failed, and every later call returns ``([], 0, error)``). Any other exception (MemoryError)
         leaves the decoder failed: every later call raises it again.
         """
+        return self.decode_buffer(data, False)
+
+    def decode_messages(self, data):
+        """``decode(data)`` shortened for the common read: the list of items alone when it holds no frame
+        tuples (only message items, or nothing), no error, and every byte of data was consumed; else the
+        tuple ``decode`` returns. Same state changes and exceptions as ``decode``."""
+        return self.decode_buffer(data, True)
+
+    cdef object decode_buffer(self, data, bint messages_only):
         cdef Py_buffer view
         if PyBytes_CheckExact(data):
             with cython.critical_section(self):  # free-threaded builds: one decode at a time per decoder
-                return self.decode_guarded(data, <const unsigned char *>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+                return self.decode_result(data, <const unsigned char *>PyBytes_AS_STRING(data),
+                                          PyBytes_GET_SIZE(data), messages_only)
         get_contiguous_buffer(data, &view)
         try:
             with cython.critical_section(self):
-                return self.decode_guarded(None, <const unsigned char *>view.buf, view.len)
+                return self.decode_result(None, <const unsigned char *>view.buf, view.len, messages_only)
         finally:
             PyBuffer_Release(&view)
 
-    cdef tuple decode_guarded(self, object source, const unsigned char *data, Py_ssize_t end):
+    cdef object decode_result(self, object source, const unsigned char *data, Py_ssize_t end, bint messages_only):
+        cdef list frames = self.decode_guarded(source, data, end)
+        # Read before anything is allocated (a GC pass could run code that re-initialises the decoder).
+        cdef Py_ssize_t consumed = self.consumed
+        error = self.error  # the error that ended the stream, this call's or an earlier one: what it returns
+        if messages_only and self.frame_count == 0 and error is None and consumed == end:
+            return frames
+        return frames, consumed, error
+
+    cdef list decode_guarded(self, object source, const unsigned char *data, Py_ssize_t end):
         """decode_from, refusing re-entry and leaving the decoder failed after any unexpected exception.
 
         source: the bytes object data points into, or None when data is another buffer (which may change).
@@ -670,12 +690,14 @@ cdef class FrameDecoder:
         finally:
             self.busy = False
 
-    cdef tuple decode_from(self, object source, const unsigned char *data, Py_ssize_t end):
+    cdef list decode_from(self, object source, const unsigned char *data, Py_ssize_t end):
+        """The items decoded from data; sets consumed (and error, when one ends the stream)."""
         cdef frame_header h
         cdef Py_ssize_t pos = 0, frame_start = 0, size
         self.frame_count = 0
         if self.error is not None:
-            return [], 0, self.error
+            self.consumed = 0
+            return []
         cdef list frames = []
         try:
             while True:
@@ -697,8 +719,10 @@ cdef class FrameDecoder:
                     break
         except ProtocolError as exc:
             self.error = exc
-            return frames, frame_start, exc
-        return frames, pos, None
+            self.consumed = frame_start
+            return frames
+        self.consumed = pos
+        return frames
 
     cdef bint whole_message(self, frame_header *h, const unsigned char *frame, Py_ssize_t available,
                             list frames) except -1:

@@ -343,6 +343,35 @@ def test_on_message_raising_closes_1011_and_discards_later_messages(run, caplog)
     run(main())
 
 
+def test_on_message_replaced_inside_a_read_hands_the_rest_of_that_read_on(run):
+    # One read holds four messages: the first callback takes one and hands over to a second, which takes
+    # one and unsets itself; the rest of the same read waits for recv(), in order.
+    taken = []
+
+    def second(ws, message):
+        taken.append(("second", message))
+        ws.on_message = None
+
+    def first(ws, message):
+        taken.append(("first", message))
+        ws.on_message = second
+
+    async def handler(ws):
+        ws.on_message = first
+        for _ in range(2):
+            taken.append(("recv", await ws.recv()))
+        await ws.send("done")
+
+    async def main():
+        async with await serve(handler, port=0) as server:
+            raw = await RawClient.open(server)
+            raw.writer.write(b"".join(client_frame(1, text.encode()) for text in ("a", "b", "c", "d")))
+            assert (await raw.events())[0] == TextMessage("done")
+        assert taken == [("first", "a"), ("second", "b"), ("recv", "c"), ("recv", "d")]
+
+    run(main())
+
+
 def test_many_small_messages_in_order(run):
     async def main():
         async with await serve(echo, port=0) as server:

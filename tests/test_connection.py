@@ -316,6 +316,29 @@ def test_send_binary_unjoined_gives_the_same_bytes_in_parts():
     assert drain(server) == [BytesMessage(payload)]
 
 
+def test_frame_encoder_is_set_exactly_while_a_whole_message_is_one_plain_frame():
+    assert ServerConnection().frame_encoder is None  # connecting
+    compressed, _ = open_pair({"deflate": PerMessageDeflate()}, {"deflate": PerMessageDeflate()})
+    assert compressed.frame_encoder is None
+    server, client = open_pair()
+    encoder = server.frame_encoder
+    assert encoder is not None
+    assert encoder.binary(b"ab") == server.send_binary(b"ab") == server_frame(2, b"ab")
+    assert encoder.text("hé") == server.send_text("hé") == server_frame(1, "hé".encode())
+    server.receive_data(client.frame_encoder.binary(b"cd") + client.frame_encoder.text("é"))  # masked
+    assert drain(server) == [BytesMessage(b"cd"), TextMessage("é")]
+    server.fragment_size = 10
+    assert server.frame_encoder is None
+    server.fragment_size = None
+    assert server.frame_encoder is encoder
+    server.send_text("pie", message_finished=False)  # a message in pieces
+    assert server.frame_encoder is None
+    server.send_text("ce")
+    assert server.frame_encoder is encoder
+    server.send(CloseConnection(1000))
+    assert server.frame_encoder is None
+
+
 def test_message_before_a_close_in_the_same_read_can_still_be_answered():
     server, _ = open_pair()
     server.receive_data(client_frame(1, b"last") + client_frame(8, b"\x03\xe8") + client_frame(1, b"after"))

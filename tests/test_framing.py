@@ -768,6 +768,56 @@ def feed_tolerant(decoder, data, cuts):
         pending = chunk[consumed:]
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=SUPPRESSED)
+@given(
+    case=damaged(),
+    max_message_size=st.none() | st.integers(0, 400),
+    messages=st.sampled_from([None, (Text, Binary)]),
+    data=st.data(),
+)
+def test_decode_messages_is_decode_shortened_to_its_items(impl, case, max_message_size, messages, data):
+    # The items alone exactly when they hold no frame tuple, no error came and all of the input was used;
+    # else decode's tuple. A second decoder fed the same inputs through decode is the reference.
+    wire, side = case
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(wire)), max_size=8))))
+    options = dict(expect_mask=side, allowed_rsv=4, max_message_size=max_message_size, messages=messages)
+    plain, shortened = impl.FrameDecoder(**options), impl.FrameDecoder(**options)
+    pending, start = b"", 0
+    for end in [*cuts, len(wire)]:
+        chunk = pending + wire[start:end]
+        start = end
+        expected = plain.decode(chunk)
+        got = shortened.decode_messages(bytearray(chunk))
+        items, consumed, error = expected
+        if error is None and not plain.last_frame_count and consumed == len(chunk):
+            assert type(got) is list and typed(got) == typed(items)
+        else:
+            assert type(got) is tuple and (typed(got[0]), got[1], error_key(got[2])) == (
+                typed(items), consumed, error_key(error))
+        assert shortened.last_frame_count == plain.last_frame_count
+        pending = chunk[consumed:]
+
+
+def test_decode_messages_returns_the_list_only_for_whole_messages(impl):
+    decoder = impl.FrameDecoder(expect_mask=True, messages=MESSAGE_TYPES)
+    two = reference_frame(1, b"hi", key=b"abcd") + reference_frame(2, b"\x00", key=b"abcd")
+    assert typed(decoder.decode_messages(two)) == typed([Text(("hi", True)), Binary((b"\x00", True))])
+    assert decoder.decode_messages(b"") == []
+    assert decoder.decode_messages(two[:1]) == ([], 0, None)  # a partial header: decode's tuple
+    ping = reference_frame(9, b"p", key=b"abcd")
+    assert decoder.decode_messages(ping) == ([(9, True, 0, b"p")], len(ping), None)
+    words = array.array("I", reference_frame(2, b"abcdefghij", key=b"abcd"))  # 16 bytes: counted as bytes
+    assert typed(decoder.decode_messages(words)) == typed([Binary((b"abcdefghij", True))])
+    frames = impl.FrameDecoder(expect_mask=True)  # frame mode: frames are never shortened
+    assert frames.decode_messages(two) == ([(1, True, 0, b"hi"), (2, True, 0, b"\x00")], len(two), None)
+    with pytest.raises(TypeError, match="expected a contiguous bytes-like object, not str"):
+        decoder.decode_messages("text")
+    items, consumed, error = decoder.decode_messages(two + b"\x83\x80abcd")  # reserved opcode 3
+    assert (typed(items), consumed, str(error)) == (
+        typed([Text(("hi", True)), Binary((b"\x00", True))]), len(two), "reserved opcode 3")
+    assert decoder.decode_messages(two) == ([], 0, error)  # dead, as decode is
+
+
 # -- message mode ------------------------------------------------------------------------------------------
 
 

@@ -94,6 +94,9 @@ class FrameDecoder:
     def decode(self, data: Buffer) -> tuple[list[_Item], int, ProtocolError | None]:
         """Decodes the frames in ``data`` that complete in it: ``(frames, consumed, error)``; each item is
         a frame tuple ``(opcode, fin, rsv, payload)`` or, in message mode, a message object."""
+    def decode_messages(self, data: Buffer) -> list[_Item] | tuple[list[_Item], int, ProtocolError | None]:
+        """``decode(data)``, or only its items when they hold no frame tuple, no error came, and all of
+        ``data`` was consumed."""
 
 def _mask_kernels() -> list[str]: ...
 def _mask_kernel() -> str: ...

@@ -123,6 +123,10 @@ class Connection:
     Uncompressed fragmented messages are joined as they come and not counted per frame.
     Messages sent in pieces (``message_finished=False``) go uncompressed. ``close_sent`` is the close frame
     sent, if any (the caller's, the reply to the peer's, or the one after the peer's error).
+    ``frame_encoder`` is the hot path's :class:`FrameEncoder` while a whole message goes out as one plain
+    frame (open, no compression, no ``fragment_size``, no message being sent in pieces), else None: its
+    ``text(str)`` and ``binary(data)`` then give what :meth:`send_text` and :meth:`send_binary` would,
+    without their Python call (the asyncio layer's per-message send).
 
     Memory per connection: the message being received (at most ``max_message_size`` bytes, or its frame
     in the hot path's buffer), the deflate state if negotiated (see :mod:`wsframe.deflate`), and the
@@ -154,6 +158,7 @@ class Connection:
         self._compressor: Compressor | None = None
         self._send_opcode = 0  # opcode of a message being sent in pieces; 0 when none
         self._fragment_size: int | None = None
+        self.frame_encoder: FrameEncoder | None = None  # set while sending takes the fast path (class doc)
         self.state = ConnectionState.CONNECTING
         self.max_message_size = max_message_size
         self.max_frame_size = max_frame_size
@@ -210,9 +215,10 @@ class Connection:
     def _update_fast_send(self) -> None:
         # Whether a whole message goes out as one plain frame, so that send_text and send_binary can skip
         # the general path: kept up to date by everything it depends on.
-        self._fast_send = (
+        fast = self._fast_send = (
             self._state is _OPEN and self._compressor is None and self._fragment_size is None and not self._send_opcode
         )
+        self.frame_encoder = self._encoder if fast else None
 
     # -- receiving -------------------------------------------------------------------------------
 
@@ -248,11 +254,14 @@ class Connection:
             self.receive_data(data)
             return None
         decoder = self._decoder
-        items, used, error = decoder.decode(data)  # type: ignore[union-attr]  # open: it has a decoder
+        result = decoder.decode_messages(data)  # type: ignore[union-attr]  # open: it has a decoder
+        if type(result) is list:  # whole messages, every byte used: the common read
+            return result  # type: ignore[return-value]  # message objects, typed as tuples
+        decoded: tuple[list[Any], int, ProtocolError | None] = result  # type: ignore[assignment]  # decode's tuple
+        items, used, error = decoded
         if error is None and not decoder.last_frame_count:  # type: ignore[union-attr]
-            if used < len(data):  # a partial frame header
-                self._unparsed = bytes(data[used:])
-            return items  # type: ignore[return-value]  # message objects, typed as tuples
+            self._unparsed = bytes(data[used:])  # a partial frame header
+            return items
         self._decoded(data, items, used, error)
         return None
 
@@ -539,7 +548,7 @@ class Connection:
             opcode = _CONTINUATION
         elif not fin:
             self._send_opcode = opcode
-            self._fast_send = False
+            self._update_fast_send()
         rsv = 0
         if (
             self._compressor is not None

@@ -233,10 +233,11 @@ class WebSocket(asyncio.Protocol):
         pauses while the buffer is above the high-water mark, and a peer that then reads nothing for
         ``close_timeout`` seconds is dropped, so what a callback answers to what it reads stays bounded."""
         connection = self.connection
+        encoder = connection.frame_encoder  # set while a whole message is one plain frame: no Python call
         try:
             if type(message) is bytes:  # the common case first
                 if len(message) < _WRITE_APART:
-                    data = connection.send_binary(message)
+                    data = encoder.binary(message) if encoder is not None else connection.send_binary(message)
                 else:
                     parts = connection.send_binary_unjoined(message)
                     if len(parts) > 1:
@@ -244,7 +245,7 @@ class WebSocket(asyncio.Protocol):
                         return
                     data = parts[0]
             elif isinstance(message, str):
-                data = connection.send_text(message)
+                data = encoder.text(message) if encoder is not None else connection.send_text(message)
             elif isinstance(message, (bytes, bytearray, memoryview)):
                 data = connection.send_binary(message)
             else:
@@ -323,10 +324,39 @@ class WebSocket(asyncio.Protocol):
             self._process()
             return
         # Only whole plain messages, the common read: none of _process's other work can be due.
+        # _deliver is inlined below, a Python call less per message.
+        on_message = self._on_message
+        if on_message is None:
+            # To the queue. No Python code runs in between, and our close frame is not out: the shortcut
+            # takes reads only while the connection is open.
+            queue = self._messages
+            queued = 0
+            for message in messages:
+                payload = message[0]
+                queue.append(payload)
+                queued += _sizeof(payload)
+            self._queued_bytes += queued
+            self._after_delivery()
+            return
+        # To the callback; once it closes or replaces itself, the rest goes through _deliver.
+        remaining = iter(messages)
+        for message in remaining:
+            if self._sent_close is not None:  # discarded, as _deliver would, with the rest below
+                break
+            try:
+                on_message(self, message[0])
+            except Exception:
+                self._on_message_failed()
+            if self._on_message is not on_message:
+                break
+        else:
+            if self._messages:  # left from before the callback was set (see the on_message setter)
+                self._after_delivery()
+            return
         deliver = self._deliver
-        for message in messages:
+        for message in remaining:
             deliver(message[0])
-        if self._messages:  # else all went to on_message (or were discarded)
+        if self._messages:
             self._after_delivery()
 
     def _receive_in_slices(self, data: bytes) -> None:
