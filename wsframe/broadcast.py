@@ -66,7 +66,7 @@ class MessageFrames:
     def frames_for(self, connection: Connection) -> bytes:
         """The bytes that carry the message to ``connection``; InvalidState unless it is open and between
         messages (not sending one in pieces)."""
-        if connection._fast_send and not connection._is_client:
+        if connection.frame_encoder is not None and not connection._is_client:
             return self.plain_frame()
         if connection.state is not _OPEN or connection._send_opcode:
             raise InvalidState("broadcast needs an open connection that is not sending a message in pieces")

@@ -215,7 +215,7 @@ class Connection:
     def _update_fast_send(self) -> None:
         # Whether a whole message goes out as one plain frame, so that send_text and send_binary can skip
         # the general path: kept up to date by everything it depends on.
-        fast = self._fast_send = (
+        fast = (
             self._state is _OPEN and self._compressor is None and self._fragment_size is None and not self._send_opcode
         )
         self.frame_encoder = self._encoder if fast else None
@@ -518,23 +518,25 @@ class Connection:
 
     def send_text(self, text: str, message_finished: bool = True) -> bytes:
         """The bytes of a text message (or, with ``message_finished=False``, of its next piece)."""
-        if self._fast_send and message_finished:
-            return self._encoder.text(text)
+        encoder = self.frame_encoder
+        if encoder is not None and message_finished:
+            return encoder.text(text)
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
         return self._send_data(_TEXT, text.encode(), message_finished)
 
     def send_binary(self, data: _BytesLike, message_finished: bool = True) -> bytes:
         """The bytes of a binary message (or, with ``message_finished=False``, of its next piece)."""
-        if self._fast_send and message_finished:
-            return self._encoder.binary(data)
+        encoder = self.frame_encoder
+        if encoder is not None and message_finished:
+            return encoder.binary(data)
         return self._send_data(_BINARY, data, message_finished)
 
     def send_binary_unjoined(self, data: _BytesLike) -> list[bytes]:
         """:meth:`send_binary`'s bytes as a list of parts to write in order without joining them (e.g. with
         ``transport.writelines``): a server's whole plain message is its frame header and ``data`` itself,
         which spares copying a large payload behind the header; any other frame is one part."""
-        if self._fast_send and not self._is_client and type(data) is bytes:
+        if self.frame_encoder is not None and not self._is_client and type(data) is bytes:
             return [encode_header(_BINARY, len(data)), data]
         return [self.send_binary(data)]
 
