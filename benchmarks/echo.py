@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .harness import Baseline, Bench, Family, Results, TargetCheck, fastest_peer, speed_check
+from .harness import Baseline, Bench, Family, Results, TargetCheck, add_counts, fastest_peer, speed_check
 from .peers import Missing, load
 
 SIZES = (256, 100 * 1024, 1024 * 1024)
@@ -535,7 +535,8 @@ def measure_workers_burst(workers: int, bounds: Bounds, repeats: int, notes: lis
         server.send("accepted")
         total, *split = server.expect("ACCEPTED ", SERVER_START_TIMEOUT).split()
     if len(split) > 1:
-        notes.append(f"{worker_row(workers)}: the connections of all repeats ({total}) per worker: {' + '.join(split)}.")
+        render = lambda counts: f"{worker_row(workers)}: the connections of all repeats ({counts[0]}) per worker: {' + '.join(map(str, counts[1:]))}."  # noqa: E731
+        add_counts(notes, worker_row(workers), [int(total), *map(int, split)], render)
     return per_message_ns
 
 
@@ -632,9 +633,11 @@ def families(quick: bool = False) -> list[Family]:
         f"A repeat is {bounds.rounds[256]:,} round trips (256 B), {bounds.rounds[100 * 1024]:,} (100 KiB) or "
         f"{bounds.rounds[1024 * 1024]:,} (1 MiB), or {bounds.rounds[BURST]:,} pipelined bursts of {bounds.burst:,} "
         f"{BURST_SIZE} B messages (a sender task writes them without waiting while the client reads; times are "
-        f"per message), cut short after {bounds.seconds:g} s; one warm-up repeat first, each repeat on a fresh "
-        "connection. Binary messages; every echo is compared with what was sent. GB/s counts both directions. "
-        "No compression.",
+        f"per message), cut short after {bounds.seconds:g} s. Each repeat runs in new server and client processes, "
+        "after a warm-up repeat of its own on another connection. The rows of a workload take turns, one repeat "
+        "each, the order rotating from repeat to repeat, so that the machine's drift over the minutes of a run "
+        "(large on a shared host) reaches every row alike instead of skewing the ratios. Binary messages; every "
+        "echo is compared with what was sent. GB/s counts both directions. No compression.",
         f"{workload_name(WORKERS_BURST)}: wsframe's echo server (the wsframe row's) in 1 or 2 processes of "
         f"wsframe.workers.run_workers (SO_REUSEPORT: the kernel spreads the connections), {WORKER_CONNECTIONS} "
         f"client connections in one client process each running {bounds.rounds[WORKERS_BURST]:,} bursts of "
@@ -669,6 +672,7 @@ def families(quick: bool = False) -> list[Family]:
             skipped=skipped + worker_skipped,
             repeats=repeats,
             rate_unit="msg/s",
+            interleaved=True,
         )
     ]
 

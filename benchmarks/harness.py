@@ -128,6 +128,9 @@ class Family:
     repeats: int | None = None  # overrides Settings.repeats for long calls (whole streams)
     rate_unit: str | None = None  # e.g. "msg/s": adds rate columns from Bench.items
     show_faults: bool = False  # adds a page-faults-per-call column
+    # The rows of a workload take turns, one repeat each, the order rotating: for rows measured in other
+    # processes over seconds each, where the machine's drift between rows would otherwise skew the ratios.
+    interleaved: bool = False
 
 
 class Results:
@@ -275,25 +278,78 @@ def run(families: list[Family], settings: Settings, progress=None) -> list[Resul
     total = sum(len(f.benches) for f in families)
     done = itertools.count(1)
     started = time.perf_counter()
+
+    def measure_shown(family: Family, bench: Bench, settings: Settings, number: int, turn: str = "") -> Result:
+        print(f"[{number}/{total}] {family.name}: {bench.workload} | {bench.implementation}{turn} ...", file=progress, flush=True)
+        bench_started = time.perf_counter()
+        result = measure(bench, settings)
+        outcome = f"ERROR {result.error}" if not result.ok else f"median {format_ns(result.median_ns)}"
+        now = time.perf_counter()
+        print(f"[{number}/{total}]   {outcome} ({now - bench_started:.1f} s; {now - started:.0f} s elapsed)", file=progress, flush=True)
+        return result
+
     measured = []
     for family in families:
         family_settings = replace(settings, repeats=family.repeats) if family.repeats else settings
-        results = []
-        for bench in family.benches:
-            number = next(done)
-            print(f"[{number}/{total}] {family.name}: {bench.workload} | {bench.implementation} ...", file=progress, flush=True)
-            bench_started = time.perf_counter()
-            result = measure(bench, family_settings)
-            outcome = f"ERROR {result.error}" if not result.ok else f"median {format_ns(result.median_ns)}"
-            now = time.perf_counter()
-            print(
-                f"[{number}/{total}]   {outcome} ({now - bench_started:.1f} s; {now - started:.0f} s elapsed)",
-                file=progress,
-                flush=True,
-            )
-            results.append(result)
+        if family.interleaved:
+            results = []
+            for group in _by_workload(family.benches):
+                numbers = {id(bench): next(done) for bench in group}
+                results += _take_turns(group, family_settings, lambda b, s, turn: measure_shown(family, b, s, numbers[id(b)], turn))
+        else:
+            results = [measure_shown(family, bench, family_settings, next(done)) for bench in family.benches]
         measured.append(Results(results))
     return measured
+
+
+def _by_workload(benches: list[Bench]) -> list[list[Bench]]:
+    """The benches grouped by workload, groups and benches in their first order."""
+    groups: dict[str, list[Bench]] = {}
+    for bench in benches:
+        groups.setdefault(bench.workload, []).append(bench)
+    return list(groups.values())
+
+
+def _take_turns(group: list[Bench], settings: Settings, measure_one: Callable[[Bench, Settings, str], Result]) -> list[Result]:
+    """``settings.repeats`` rounds of one repeat per bench, round r starting at bench r (mod the group), so
+    that each row sees the machine at every stage of the run and at every place in the order; one result
+    per bench, in the group's order, holding its repeats (a bench that fails is left out of later rounds)."""
+    one = replace(settings, repeats=1)
+    results = {id(bench): Result(bench, loops=1) for bench in group}
+    for turn in range(settings.repeats):
+        shift = turn % len(group)
+        for bench in group[shift:] + group[:shift]:
+            result = results[id(bench)]
+            if not result.ok:
+                continue
+            repeat = measure_one(bench, one, f" (repeat {turn + 1}/{settings.repeats})")
+            if repeat.ok:
+                result.per_call_ns += repeat.per_call_ns
+            else:
+                result.error, result.per_call_ns = repeat.error, []
+    return [results[id(bench)] for bench in group]
+
+
+class CountedNote(str):
+    """A family note written from counts that later measurements of the same row add to (see add_counts)."""
+
+    key: str
+    counts: list[int]
+
+
+def add_counts(notes: list[str], key: str, counts: list[int], render: Callable[[list[int]], str]) -> None:
+    """Adds ``counts`` to those of the note ``key`` in ``notes`` (element by element; a new note if there is
+    none yet) and writes it as ``render(totals)``: one note for a row that an interleaved run measures in turns."""
+    index = len(notes)
+    for i, note in enumerate(notes):
+        if isinstance(note, CountedNote) and note.key == key:
+            index, counts = i, [a + b for a, b in itertools.zip_longest(note.counts, counts, fillvalue=0)]
+            break
+    else:
+        notes.append("")
+    note = CountedNote(render(counts))
+    note.key, note.counts = key, counts
+    notes[index] = note
 
 
 # --- targets -----------------------------------------------------------------------------------------

@@ -120,13 +120,16 @@ def families(quick: bool = False) -> list[Family]:
                 f"the same client process (echo's wsframe.asyncio client); event loop: {echo.loop_name()} in both. "
                 f"A repeat is {bounds.rounds[256]:,} round trips (256 B), {bounds.rounds[64 * 1024]:,} (64 KiB), "
                 f"{bounds.rounds[1024 * 1024]:,} (1 MiB) or {bounds.rounds[BURST]:,} bursts of {bounds.burst:,} "
-                f"messages (times are per message), cut short after {bounds.seconds:g} s; one warm-up repeat "
-                "first. Binary messages, every echo compared with what was sent; no compression.",
+                f"messages (times are per message), cut short after {bounds.seconds:g} s. Each repeat runs in a "
+                "new server and client process after a warm-up repeat of its own; the rows of a workload take "
+                "turns, one repeat each, the order rotating (as in the echo table). Binary messages, every echo "
+                "compared with what was sent; no compression.",
                 "The machine's cores are shared by both processes: round trips include scheduling between them.",
             ],
             skipped=skipped,
             repeats=repeats,
             rate_unit="msg/s",
+            interleaved=True,
         )
     ]
 

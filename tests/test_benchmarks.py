@@ -5,6 +5,7 @@ No timing assertions: only that rows exist, have positive times, and that wrong 
 
 import asyncio
 import importlib
+import io
 import json
 import os
 
@@ -289,6 +290,58 @@ def _row(implementation, median_ns, *, peer=False, items=1000):
         "workload": "stream S", "implementation": implementation, "error": None, "median_ns": median_ns,
         "min_ns": median_ns * 0.9, "items": items, "bytes": 32 * items, "peer": peer, "reference": False,
     }  # fmt: skip
+
+
+def _external_benches(workload, times):
+    """Benches of one workload measured "elsewhere": each call takes the next time of its implementation's
+    list and logs (implementation, repeats asked); a time of None fails the call."""
+    log = []
+
+    def bench(name):
+        queue = list(times[name])
+
+        def external(settings):
+            log.append((name, settings.repeats))
+            per_call = [queue.pop(0) for _ in range(settings.repeats)]
+            if None in per_call:
+                raise RuntimeError("server gone")
+            return per_call
+
+        return harness.Bench(workload, name, 1, "", {}, lambda: None, external=external)
+
+    return [bench(name) for name in times], log
+
+
+def test_interleaved_family_takes_turns_one_repeat_each_in_rotating_order():
+    benches, log = _external_benches("w", {"a": [1, 2, 3], "b": [10, 20, 30], "c": [100, None, 300]})
+    other, other_log = _external_benches("v", {"d": [5, 6, 7]})
+    family = harness.Family("f", "F", benches + other, [], lambda results: [], repeats=3, interleaved=True)
+    [results] = harness.run([family], harness.Settings(repeats=7, repeat_ns=1), progress=io.StringIO())
+
+    # Workload by workload; within one, a repeat per row per round, round r starting at row r.
+    assert log == [("a", 1), ("b", 1), ("c", 1), ("b", 1), ("c", 1), ("a", 1), ("a", 1), ("b", 1)]
+    assert other_log == [("d", 1)] * 3
+    assert results.get("w", "a").per_call_ns == [1, 2, 3] and results.get("w", "b").per_call_ns == [10, 20, 30]
+    failed = [r for r in results.all if r.bench.implementation == "c"][0]
+    assert not failed.ok and "server gone" in failed.error and failed.per_call_ns == []  # no half a row
+    assert [r.bench.implementation for r in results.all] == ["a", "b", "c", "d"]
+
+
+def test_a_family_not_interleaved_measures_each_row_at_once():
+    benches, log = _external_benches("w", {"a": [1, 2], "b": [3, 4]})
+    family = harness.Family("f", "F", benches, [], lambda results: [], repeats=2)
+    [results] = harness.run([family], harness.Settings(repeats=7, repeat_ns=1), progress=io.StringIO())
+    assert log == [("a", 2), ("b", 2)] and results.get("w", "b").per_call_ns == [3, 4]
+
+
+def test_counted_notes_add_up_across_calls_and_stay_one_note_per_key():
+    notes = ["fixed"]
+    render = lambda counts: f"total {counts[0]}: {' + '.join(map(str, counts[1:]))}"  # noqa: E731
+    harness.add_counts(notes, "x", [6, 4, 2], render)
+    harness.add_counts(notes, "y", [1], lambda counts: f"y {counts[0]}")
+    harness.add_counts(notes, "x", [6, 1, 5], render)
+    assert notes == ["fixed", "total 12: 5 + 7", "y 1"]
+    assert json.loads(json.dumps(notes)) == notes
 
 
 def test_compare_flags_wsframe_slowdowns_beyond_the_tolerance_only():
