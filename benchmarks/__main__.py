@@ -57,7 +57,9 @@ def report_header(
         *harness.machine_lines(machine),
         *peers.library_lines(wsframe, peer_versions, tool_versions),
         f"- timing: time.perf_counter_ns, GC off; per row a warm-up, then {settings.repeats} repeats of a loop "
-        f"lasting ~{settings.repeat_ns / 1e6:g} ms; median and minimum over the repeats of the time per call; "
+        f"lasting ~{settings.repeat_ns / 1e6:g} ms; the rows of a workload take turns, one repeat each, each "
+        "round starting one row later (drift and passing load reach them alike); median and minimum over the "
+        "repeats of the time per call; "
         "GB/s = 10^9 bytes/s; × columns = speed relative to the named row of the same workload "
         "(its median time / this row's: above 1 is faster); msg/s = messages per second of a whole stream "
         "(median time; 'min time': its fastest repeat).",

@@ -672,7 +672,6 @@ def families(quick: bool = False) -> list[Family]:
             skipped=skipped + worker_skipped,
             repeats=repeats,
             rate_unit="msg/s",
-            interleaved=True,
         )
     ]
 

@@ -128,9 +128,9 @@ class Family:
     repeats: int | None = None  # overrides Settings.repeats for long calls (whole streams)
     rate_unit: str | None = None  # e.g. "msg/s": adds rate columns from Bench.items
     show_faults: bool = False  # adds a page-faults-per-call column
-    # The rows of a workload take turns, one repeat each, the order rotating: for rows measured in other
-    # processes over seconds each, where the machine's drift between rows would otherwise skew the ratios.
-    interleaved: bool = False
+    # The rows of a workload take turns, one repeat each (see take_turns); False measures each row at once,
+    # for rows whose every repeat would pay a long setup again (external ones start processes per call).
+    interleaved: bool = True
 
 
 class Results:
@@ -230,36 +230,73 @@ def _calibrate(timer: Callable[[int], int], repeat_ns: int) -> int:
         loops *= 10
 
 
+class _Timing:
+    """A bench ready to be timed, one repeat at a time: its output checked, loop count calibrated, warmed up."""
+
+    def __init__(self, bench: Bench, settings: Settings) -> None:
+        self.result = Result(bench)
+        self.faults: int | None = 0
+        try:
+            if bench.prepare is not None:
+                bench.prepare(bench)
+            bench.check()
+        except Exception as exc:  # a wrong or broken implementation becomes an error row
+            self.result.error = f"output check failed: {type(exc).__name__}: {exc}"
+            return
+        self._settings = settings
+        if bench.external is not None:
+            self.result.loops, self.faults = 1, None
+            return
+        self._timer = _make_timer(bench)
+        self._run(lambda: self._warm_up(settings.repeat_ns), "failed while calibrated")
+
+    def _warm_up(self, repeat_ns: int) -> None:
+        self.result.loops = _calibrate(self._timer, repeat_ns)
+        self._timer(self.result.loops)
+
+    def repeat(self, count: int = 1) -> None:
+        """Times ``count`` more repeats (nothing once the bench has failed); an external bench measures
+        them in one call."""
+        if self.result.ok:
+            self._run(lambda: self._time(count), "failed" if self.result.bench.external else "failed while timed")
+
+    def _time(self, count: int) -> None:
+        bench, result = self.result.bench, self.result
+        if bench.external is not None:
+            result.per_call_ns += bench.external(replace(self._settings, repeats=count))
+            return
+        faults_before = minor_faults()
+        result.per_call_ns += [self._timer(result.loops) / result.loops for _ in range(count)]
+        faults_after = minor_faults()
+        if self.faults is None or faults_before is None or faults_after is None:
+            self.faults = None
+        else:
+            self.faults += faults_after - faults_before
+
+    def _run(self, step: Callable[[], None], failure: str) -> None:
+        """Runs ``step`` with the cyclic garbage collector off; an exception fails the bench (no half a row)."""
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            step()
+        except Exception as exc:
+            self.result.error, self.result.per_call_ns = f"{failure}: {type(exc).__name__}: {exc}", []
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def finished(self) -> Result:
+        result = self.result
+        if result.ok and self.faults is not None and result.per_call_ns:
+            result.faults_per_call = self.faults / (result.loops * len(result.per_call_ns))
+        return result
+
+
 def measure(bench: Bench, settings: Settings) -> Result:
     """Checks bench's output, then times it: calibration, one warm-up run, ``settings.repeats`` runs."""
-    try:
-        if bench.prepare is not None:
-            bench.prepare(bench)
-        bench.check()
-    except Exception as exc:  # a wrong or broken implementation becomes an error row
-        return Result(bench, error=f"output check failed: {type(exc).__name__}: {exc}")
-    if bench.external is not None:
-        try:
-            per_call_ns = bench.external(settings)
-        except Exception as exc:
-            return Result(bench, error=f"failed: {type(exc).__name__}: {exc}")
-        return Result(bench, loops=1, per_call_ns=per_call_ns)
-    timer = _make_timer(bench)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        loops = _calibrate(timer, settings.repeat_ns)
-        timer(loops)
-        faults_before = minor_faults()
-        per_call_ns = [timer(loops) / loops for _ in range(settings.repeats)]
-        faults_after = minor_faults()
-    except Exception as exc:
-        return Result(bench, error=f"failed while timed: {type(exc).__name__}: {exc}")
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    faults = None if faults_before is None else (faults_after - faults_before) / (loops * settings.repeats)
-    return Result(bench, loops=loops, per_call_ns=per_call_ns, faults_per_call=faults)
+    timing = _Timing(bench, settings)
+    timing.repeat(settings.repeats)
+    return timing.finished()
 
 
 def minor_faults() -> int | None:
@@ -273,31 +310,26 @@ def minor_faults() -> int | None:
 
 def run(families: list[Family], settings: Settings, progress=None) -> list[Results]:
     """Measures every bench of every family, showing progress on ``progress`` (stderr): which bench is
-    running, then its outcome, the time it took and the elapsed time of the run."""
+    being readied, then its outcome and the elapsed time of the run. The rows of a workload take turns
+    (see :func:`take_turns`) where the family is ``interleaved``, else each is measured at once."""
     progress = progress or sys.stderr
     total = sum(len(f.benches) for f in families)
     done = itertools.count(1)
     started = time.perf_counter()
-
-    def measure_shown(family: Family, bench: Bench, settings: Settings, number: int, turn: str = "") -> Result:
-        print(f"[{number}/{total}] {family.name}: {bench.workload} | {bench.implementation}{turn} ...", file=progress, flush=True)
-        bench_started = time.perf_counter()
-        result = measure(bench, settings)
-        outcome = f"ERROR {result.error}" if not result.ok else f"median {format_ns(result.median_ns)}"
-        now = time.perf_counter()
-        print(f"[{number}/{total}]   {outcome} ({now - bench_started:.1f} s; {now - started:.0f} s elapsed)", file=progress, flush=True)
-        return result
-
     measured = []
     for family in families:
         family_settings = replace(settings, repeats=family.repeats) if family.repeats else settings
-        if family.interleaved:
-            results = []
-            for group in _by_workload(family.benches):
-                numbers = {id(bench): next(done) for bench in group}
-                results += _take_turns(group, family_settings, lambda b, s, turn: measure_shown(family, b, s, numbers[id(b)], turn))
-        else:
-            results = [measure_shown(family, bench, family_settings, next(done)) for bench in family.benches]
+        groups = _by_workload(family.benches) if family.interleaved else [[bench] for bench in family.benches]
+        results = []
+        for group in groups:
+            numbers = [next(done) for _ in group]
+            for number, bench in zip(numbers, group):
+                print(f"[{number}/{total}] {family.name}: {bench.workload} | {bench.implementation} ...", file=progress, flush=True)
+            results += take_turns(group, family_settings) if family.interleaved else [measure(group[0], family_settings)]
+            for number, result in zip(numbers, results[-len(group) :]):
+                outcome = f"ERROR {result.error}" if not result.ok else f"median {format_ns(result.median_ns)}"
+                elapsed = time.perf_counter() - started
+                print(f"[{number}/{total}]   {result.bench.implementation}: {outcome} ({elapsed:.0f} s elapsed)", file=progress, flush=True)
         measured.append(Results(results))
     return measured
 
@@ -310,24 +342,18 @@ def _by_workload(benches: list[Bench]) -> list[list[Bench]]:
     return list(groups.values())
 
 
-def _take_turns(group: list[Bench], settings: Settings, measure_one: Callable[[Bench, Settings, str], Result]) -> list[Result]:
-    """``settings.repeats`` rounds of one repeat per bench, round r starting at bench r (mod the group), so
-    that each row sees the machine at every stage of the run and at every place in the order; one result
-    per bench, in the group's order, holding its repeats (a bench that fails is left out of later rounds)."""
-    one = replace(settings, repeats=1)
-    results = {id(bench): Result(bench, loops=1) for bench in group}
+def take_turns(group: list[Bench], settings: Settings) -> list[Result]:
+    """Readies every bench of ``group`` (output check, calibration, warm-up), then times ``settings.repeats``
+    rounds of one repeat per bench, round r starting at bench r (mod the group's size): each row sees the
+    machine at every stage of the measurement and at every place in the order, so that drift and passing
+    load reach the rows of a workload alike instead of skewing their ratios. One result per bench, in the
+    group's order; a bench that fails is left out of later rounds and keeps no repeat."""
+    timings = [_Timing(bench, settings) for bench in group]
     for turn in range(settings.repeats):
-        shift = turn % len(group)
-        for bench in group[shift:] + group[:shift]:
-            result = results[id(bench)]
-            if not result.ok:
-                continue
-            repeat = measure_one(bench, one, f" (repeat {turn + 1}/{settings.repeats})")
-            if repeat.ok:
-                result.per_call_ns += repeat.per_call_ns
-            else:
-                result.error, result.per_call_ns = repeat.error, []
-    return [results[id(bench)] for bench in group]
+        shift = turn % len(timings)
+        for timing in timings[shift:] + timings[:shift]:
+            timing.repeat()
+    return [timing.finished() for timing in timings]
 
 
 class CountedNote(str):

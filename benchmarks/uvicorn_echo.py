@@ -129,7 +129,6 @@ def families(quick: bool = False) -> list[Family]:
             skipped=skipped,
             repeats=repeats,
             rate_unit="msg/s",
-            interleaved=True,
         )
     ]
 

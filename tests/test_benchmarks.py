@@ -6,6 +6,7 @@ No timing assertions: only that rows exist, have positive times, and that wrong 
 import asyncio
 import importlib
 import io
+import itertools
 import json
 import os
 
@@ -329,9 +330,33 @@ def test_interleaved_family_takes_turns_one_repeat_each_in_rotating_order():
 
 def test_a_family_not_interleaved_measures_each_row_at_once():
     benches, log = _external_benches("w", {"a": [1, 2], "b": [3, 4]})
-    family = harness.Family("f", "F", benches, [], lambda results: [], repeats=2)
+    family = harness.Family("f", "F", benches, [], lambda results: [], repeats=2, interleaved=False)
     [results] = harness.run([family], harness.Settings(repeats=7, repeat_ns=1), progress=io.StringIO())
-    assert log == [("a", 2), ("b", 2)] and results.get("w", "b").per_call_ns == [3, 4]
+    assert log == [("a", 2), ("b", 2)] and results.get("w", "b").per_call_ns == [3, 4]  # one call per row
+
+
+def test_in_process_rows_take_turns_after_each_is_checked_and_calibrated():
+    calls = []
+
+    def bench(name, wrong=False):
+        def check():
+            calls.append(("check", name))
+            if wrong:
+                raise AssertionError("wrong output")
+
+        return harness.Bench("w", name, 1, "log(name)", {"log": calls.append, "name": name}, check)
+
+    family = harness.Family("f", "F", [bench("a"), bench("b"), bench("bad", wrong=True)], [], lambda results: [])
+    [results] = harness.run([family], harness.Settings(repeats=3, repeat_ns=1), progress=io.StringIO())
+    checks = [c for c in calls if isinstance(c, tuple)]
+    assert checks == [("check", "a"), ("check", "b"), ("check", "bad")]  # each readied (and calibrated) first
+    a, b, bad = results.all
+    assert a.ok and b.ok and len(a.per_call_ns) == len(b.per_call_ns) == 3 and a.loops >= 1
+    assert not bad.ok and "output check failed" in bad.error and bad.per_call_ns == []
+    timed = calls[calls.index(("check", "bad")) + 1 :]
+    # Round r starts at row r (of 3; the failed row is skipped): a b | b a | a b, a repeat being `loops` calls.
+    runs = [(name, len(list(calls_in_a_row))) for name, calls_in_a_row in itertools.groupby(timed)]
+    assert runs == [("a", a.loops), ("b", 2 * b.loops), ("a", 2 * a.loops), ("b", b.loops)]
 
 
 def test_counted_notes_add_up_across_calls_and_stay_one_note_per_key():
