@@ -325,8 +325,9 @@ def run(families: list[Family], settings: Settings, progress=None) -> list[Resul
             numbers = [next(done) for _ in group]
             for number, bench in zip(numbers, group):
                 print(f"[{number}/{total}] {family.name}: {bench.workload} | {bench.implementation} ...", file=progress, flush=True)
-            results += take_turns(group, family_settings) if family.interleaved else [measure(group[0], family_settings)]
-            for number, result in zip(numbers, results[-len(group) :]):
+            group_results = take_turns(group, family_settings) if family.interleaved else [measure(group[0], family_settings)]
+            results += group_results
+            for number, result in zip(numbers, group_results):
                 outcome = f"ERROR {result.error}" if not result.ok else f"median {format_ns(result.median_ns)}"
                 elapsed = time.perf_counter() - started
                 print(f"[{number}/{total}]   {result.bench.implementation}: {outcome} ({elapsed:.0f} s elapsed)", file=progress, flush=True)
