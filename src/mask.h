@@ -2,7 +2,7 @@
  *
  * Every kernel takes the key already rotated by phase, as the 4 bytes of `pattern` in memory order,
  * so the kernels only ever start at key byte 0. dst may equal src (in place); any alignment; no
- * access outside [0, n). The kernel is chosen once by wsf_mask_init() from the CPU's features. */
+ * access outside [0, n) (the SIMD kernels' prefetches, which are hints, may name addresses past it). The kernel is chosen once by wsf_mask_init() from the CPU's features. */
 #ifndef WSFRAME_MASK_H
 #define WSFRAME_MASK_H
 #include <Python.h>
@@ -54,6 +54,19 @@ static uint32_t wsf_pattern_skip(uint32_t pattern, Py_ssize_t k) {
  * smaller ones would spend more on the head than they gain. */
 #define WSF_MASK_ALIGN_FROM 512
 
+/* Called once per loop block of `block` bytes at src: on a block that starts a source page, starts
+ * loading the next page. A hardware prefetcher stops at 4 KiB page boundaries, so a payload read from
+ * memory (not cache) would otherwise wait at every page for its translation and first lines: about 10%
+ * of unmasking 1 MiB from memory here. In cache it costs one test per block. A prefetch never faults,
+ * so the address may lie past the payload; it is computed as an integer, not as a pointer out of bounds. */
+static inline void wsf_prefetch_next_page(const unsigned char *src, unsigned block) {
+    uintptr_t address = (uintptr_t)src;
+    if ((address & 4095) < block) {
+        _mm_prefetch((const char *)(address + 4096), _MM_HINT_T0);
+        _mm_prefetch((const char *)(address + 4096 + 64), _MM_HINT_T0);
+    }
+}
+
 /* Masks the bytes before dst's next `align`-byte boundary (a power of 2) with the scalar code and
  * advances past them; the pattern then fits the new start. */
 static void wsf_mask_align(unsigned char **dst, const unsigned char **src, Py_ssize_t *n, uint32_t *pattern,
@@ -70,6 +83,7 @@ static void wsf_mask_sse2(unsigned char *dst, const unsigned char *src, Py_ssize
     const __m128i key = _mm_set1_epi32((int)pattern);
     Py_ssize_t i = 0;
     for (; i + 64 <= n; i += 64) {
+        wsf_prefetch_next_page(src + i, 64);
         __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
         __m128i b = _mm_loadu_si128((const __m128i *)(src + i + 16));
         __m128i c = _mm_loadu_si128((const __m128i *)(src + i + 32));
@@ -90,6 +104,7 @@ static void wsf_mask_avx2(unsigned char *dst, const unsigned char *src, Py_ssize
     const __m256i key = _mm256_set1_epi32((int)pattern);
     Py_ssize_t i = 0;
     for (; i + 128 <= n; i += 128) {
+        wsf_prefetch_next_page(src + i, 128);
         __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
         __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
         __m256i c = _mm256_loadu_si256((const __m256i *)(src + i + 64));
@@ -125,6 +140,7 @@ static void wsf_mask_avx512(unsigned char *dst, const unsigned char *src, Py_ssi
     const __m512i key = _mm512_set1_epi32((int)pattern);
     Py_ssize_t i = 0;
     for (; i + 256 <= n; i += 256) {
+        wsf_prefetch_next_page(src + i, 256);
         __m512i a = _mm512_loadu_si512((const void *)(src + i));
         __m512i b = _mm512_loadu_si512((const void *)(src + i + 64));
         __m512i c = _mm512_loadu_si512((const void *)(src + i + 128));

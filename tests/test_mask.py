@@ -1,6 +1,9 @@
 """XOR (un)masking (contract section 1): both implementations, every native kernel."""
 
 import array
+import ctypes
+import mmap
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -156,6 +159,40 @@ def test_every_native_kernel(kernel, length):
         assert backing[offset:offset + length] == expected[phase]
         assert backing[:offset] == b"\xee" * offset
         assert backing[offset + length:] == b"\xee" * 70
+
+
+@pytest.fixture
+def before_unmapped_page():
+    """A writable page-aligned region of four pages followed by one no access is allowed to (Linux)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("uses mprotect through ctypes")
+    page = mmap.PAGESIZE
+    region = mmap.mmap(-1, 5 * page)
+    anchor = ctypes.c_char.from_buffer(region)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    assert libc.mprotect(ctypes.addressof(anchor) + 4 * page, page, 0) == 0  # PROT_NONE
+    view = memoryview(region)[: 4 * page]
+    yield view
+    view.release()
+    del anchor
+    region.close()
+
+
+@pytest.mark.parametrize("length", [256, 4096, 4096 + 256, 3 * 4096 + 77])
+def test_every_native_kernel_stops_at_the_payload_end(kernel, before_unmapped_page, length):
+    # A payload that ends where an unreadable page starts: the kernels prefetch past the end (a hint,
+    # which cannot fault) but must not load or store there; one that did would crash this test.
+    region = before_unmapped_page
+    data = payload(length)
+    for gap in (0, 1, 63, 200):  # bytes between the payload's end and the unreadable page
+        start = len(region) - gap - length
+        window = region[start:start + length]
+        window[:] = data
+        assert _native.mask(window, KEY, 1) == reference_mask(data, KEY, 1)
+        _native.mask_inplace(window, KEY, 1)
+        assert window == reference_mask(data, KEY, 1)
+        window.release()
 
 
 def test_kernel_hooks():
