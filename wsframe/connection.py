@@ -232,7 +232,16 @@ class Connection:
         if not data:
             return
         state = self._state  # not the property: this runs once per read
-        if state is _CONNECTING:
+        if state is _OPEN and not self._unparsed and not self._input_closed:
+            # The common read: the decoder's shortcut gives a plain list when there is nothing but whole
+            # messages (or nothing, inside a big frame) and every byte was used.
+            result = self._decoder.decode_messages(data)  # type: ignore[union-attr]  # open: it has a decoder
+            if type(result) is list:
+                if result:
+                    self._events.extend(result)  # message objects
+                return
+            self._decoded(data, *result)  # type: ignore[arg-type]  # decode's tuple
+        elif state is _CONNECTING:
             self._receive_handshake(data)
         elif self._decoder is not None and not self._input_closed and state is not _CLOSED:
             self._receive_frames(data)
