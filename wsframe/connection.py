@@ -238,9 +238,9 @@ class Connection:
             result = self._decoder.decode_messages(data)  # type: ignore[union-attr]  # open: it has a decoder
             if type(result) is list:
                 if result:
-                    self._events.extend(result)  # message objects
+                    self._events.extend(result)  # type: ignore[arg-type]  # message objects, typed as tuples
                 return
-            self._decoded(data, *result)  # type: ignore[arg-type]  # decode's tuple
+            self._decoded(data, *result)  # decode's tuple
         elif state is _CONNECTING:
             self._receive_handshake(data)
         elif self._decoder is not None and not self._input_closed and state is not _CLOSED:
