@@ -2,7 +2,8 @@
  *
  * Every kernel takes the key already rotated by phase, as the 4 bytes of `pattern` in memory order,
  * so the kernels only ever start at key byte 0. dst may equal src (in place); any alignment; no
- * access outside [0, n) (the SIMD kernels' prefetches, which are hints, may name addresses past it). The kernel is chosen once by wsf_mask_init() from the CPU's features. */
+ * access outside [0, n) (the SIMD kernels' prefetches, which are hints, may name addresses past it).
+ * The kernel is chosen once by wsf_mask_init() from the CPU's features. */
 #ifndef WSFRAME_MASK_H
 #define WSFRAME_MASK_H
 #include <Python.h>

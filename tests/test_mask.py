@@ -163,7 +163,7 @@ def test_every_native_kernel(kernel, length):
 
 @pytest.fixture
 def before_unmapped_page():
-    """A writable page-aligned region of four pages followed by one no access is allowed to (Linux)."""
+    """Four writable pages, then a page that may be neither read nor written (Linux: mprotect)."""
     if not sys.platform.startswith("linux"):
         pytest.skip("uses mprotect through ctypes")
     page = mmap.PAGESIZE
