@@ -181,8 +181,9 @@ def before_unmapped_page():
 
 @pytest.mark.parametrize("length", [256, 4096, 4096 + 256, 3 * 4096 + 77])
 def test_every_native_kernel_stops_at_the_payload_end(kernel, before_unmapped_page, length):
-    # A payload that ends where an unreadable page starts: the kernels prefetch past the end (a hint,
-    # which cannot fault) but must not load or store there; one that did would crash this test.
+    # A payload that ends where an unreadable page starts: the kernels must not load, store or prefetch
+    # there (a prefetch cannot fault, but the contract keeps it in bounds too); a load or store would
+    # crash this test.
     region = before_unmapped_page
     data = payload(length)
     for gap in (0, 1, 63, 200):  # bytes between the payload's end and the unreadable page
