@@ -165,6 +165,18 @@ static void wsf_mask_avx512(unsigned char *dst, const unsigned char *src, Py_ssi
     }
     const __m512i key = _mm512_set1_epi32((int)pattern);
     Py_ssize_t i = 0;
+    if (dst != src) {
+        /* Into another buffer, 256-bit loads stream from memory faster on the AMD EPYC this was tuned on:
+         * 64 KiB reads from memory took 2.2-2.3 us each against 2.4-2.5 with 512-bit loads, and 64 KiB
+         * in cache the same. In place (a buffer just received, in cache) 512-bit loads are faster: 64 KiB
+         * in 420-450 ns against 500. */
+        const __m256i key256 = _mm512_castsi512_si256(key);
+        for (; i + WSF_PREFETCH_AHEAD + 256 <= n; i += 256) {
+            wsf_prefetch_ahead(src + i, 256);
+            wsf_mask_128_avx2(dst + i, src + i, key256);
+            wsf_mask_128_avx2(dst + i + 128, src + i + 128, key256);
+        }
+    }
     for (; i + WSF_PREFETCH_AHEAD + 256 <= n; i += 256) {
         wsf_prefetch_ahead(src + i, 256);
         wsf_mask_256_avx512(dst + i, src + i, key);
