@@ -167,7 +167,7 @@ static void wsf_mask_avx512(unsigned char *dst, const unsigned char *src, Py_ssi
     Py_ssize_t i = 0;
     if (dst != src) {
         /* Into another buffer, 256-bit loads stream from memory faster on the AMD EPYC this was tuned on:
-         * 64 KiB reads from memory took 2.2-2.3 us each against 2.4-2.5 with 512-bit loads, and 64 KiB
+         * 64 KiB reads from memory took 2.2-2.4 us each against 2.4-2.5 with 512-bit loads, and 64 KiB
          * in cache the same. In place (a buffer just received, in cache) 512-bit loads are faster: 64 KiB
          * in 420-450 ns against 500. */
         const __m256i key256 = _mm512_castsi512_si256(key);
