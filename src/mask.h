@@ -139,8 +139,6 @@ static void wsf_mask_avx2(unsigned char *dst, const unsigned char *src, Py_ssize
     wsf_mask_bytes(dst, src, wsf_mask_words(dst, src, i, n, pattern), n, pattern);
 }
 
-/* Masked loads and stores cover the tail (and, for large payloads, the head up to dst's 64-byte
- * alignment): no scalar loop, and masked-off bytes are never touched (their faults are suppressed). */
 WSF_TARGET("avx512f,avx512bw")
 static inline void wsf_mask_256_avx512(unsigned char *dst, const unsigned char *src, __m512i key) {
     __m512i a = _mm512_loadu_si512((const void *)src);
@@ -153,6 +151,8 @@ static inline void wsf_mask_256_avx512(unsigned char *dst, const unsigned char *
     _mm512_storeu_si512((void *)(dst + 192), _mm512_xor_si512(d, key));
 }
 
+/* Masked loads and stores cover the tail (and, for large payloads, the head up to dst's 64-byte
+ * alignment): no scalar loop, and masked-off bytes are never touched (their faults are suppressed). */
 WSF_TARGET("avx512f,avx512bw")
 static void wsf_mask_avx512(unsigned char *dst, const unsigned char *src, Py_ssize_t n, uint32_t pattern) {
     Py_ssize_t head = n >= WSF_MASK_ALIGN_FROM ? (Py_ssize_t)((64 - ((uintptr_t)dst & 63)) & 63) : 0;
