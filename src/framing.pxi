@@ -9,7 +9,7 @@ from cpython.number cimport PyNumber_Index
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
 from cpython.list cimport PyList_GET_ITEM
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_New, PyTuple_SET_ITEM
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint64_t, uintptr_t
 from libc.string cimport memcpy, memset
 
 from os import urandom
@@ -288,6 +288,17 @@ cdef inline void write_header(unsigned char *out, int first, uint64_t length, co
         memcpy(out, key, 4)
 
 
+cdef inline void write_frame(unsigned char *out, int first, const unsigned char *payload, Py_ssize_t n,
+                             const unsigned char *key) noexcept nogil:
+    """Writes the header and the payload (masked with key unless it is NULL): header_size(n, ...) + n bytes."""
+    cdef Py_ssize_t header_length = header_size(<uint64_t>n, key != NULL)
+    write_header(out, first, <uint64_t>n, key)
+    if key != NULL:
+        wsf_mask(out + header_length, payload, n, key, 0)
+    else:
+        memcpy(out + header_length, payload, n)
+
+
 def encode_header(opcode, length, *, bint fin=True, rsv=0, mask_key=None):
     """The header of a frame with a payload of ``length`` bytes (masked when ``mask_key`` is given)."""
     cdef unsigned char key[4]
@@ -304,12 +315,7 @@ cdef bytes build_frame(int first, const unsigned char *payload, Py_ssize_t n, ob
     cdef bint masked = get_mask_key(mask_key, key)
     cdef Py_ssize_t header_length = header_size(<uint64_t>n, masked)
     frame = PyBytes_FromStringAndSize(NULL, header_length + n)
-    cdef unsigned char *out = <unsigned char *>PyBytes_AS_STRING(frame)
-    write_header(out, first, <uint64_t>n, key if masked else NULL)
-    if masked:
-        wsf_mask(out + header_length, payload, n, key, 0)
-    else:
-        memcpy(out + header_length, payload, n)
+    write_frame(<unsigned char *>PyBytes_AS_STRING(frame), first, payload, n, key if masked else NULL)
     return frame
 
 
@@ -370,12 +376,7 @@ cdef class FrameEncoder:
         if self.masked:
             self.next_key(key)
         frame = PyBytes_FromStringAndSize(NULL, header_length + n)
-        cdef unsigned char *out = <unsigned char *>PyBytes_AS_STRING(frame)
-        write_header(out, first, <uint64_t>n, key if self.masked else NULL)
-        if self.masked:
-            wsf_mask(out + header_length, payload, n, key, 0)
-        else:
-            memcpy(out + header_length, payload, n)
+        write_frame(<unsigned char *>PyBytes_AS_STRING(frame), first, payload, n, key if self.masked else NULL)
         return frame
 
     def __reduce__(self):
@@ -407,6 +408,39 @@ cdef class FrameEncoder:
             return self.frame(0x82, <const unsigned char *>view.buf, view.len)
         finally:
             PyBuffer_Release(&view)
+
+    def binary_into(self, buffer, data):
+        """Writes the frame of a whole binary message ``data`` at the start of the writable ``buffer`` and
+        returns its length (at most ``len(data) + 14``). ValueError, the buffer unchanged, when the frame
+        does not fit."""
+        cdef Py_buffer out, view
+        get_contiguous_buffer(buffer, &out)  # exported from here on: a bytearray cannot be resized
+        try:
+            if out.readonly:
+                raise TypeError(f"binary_into needs a writable buffer, not {type(buffer).__name__}")
+            get_contiguous_buffer(data, &view)
+            try:
+                return self.frame_into(<unsigned char *>out.buf, out.len, <const unsigned char *>view.buf, view.len)
+            finally:
+                PyBuffer_Release(&view)
+        finally:
+            PyBuffer_Release(&out)
+
+    cdef Py_ssize_t frame_into(self, unsigned char *out, Py_ssize_t room, const unsigned char *payload,
+                               Py_ssize_t n) except -1:
+        cdef unsigned char key[4]
+        cdef Py_ssize_t header_length = header_size(<uint64_t>n, self.masked)
+        # No overflow: n is a buffer's length and header_length at most 14, so their sum fits in size_t.
+        if <size_t>header_length + <size_t>n > <size_t>room:
+            raise ValueError(f"a frame of {header_length + n} bytes does not fit in a buffer of {room} bytes")
+        if <uintptr_t>payload < <uintptr_t>(out + header_length + n) and <uintptr_t>out < <uintptr_t>(payload + n):
+            # The payload lies in the buffer itself: the header would overwrite it before it is read.
+            copy = PyBytes_FromStringAndSize(<const char *>payload, n)
+            return self.frame_into(out, room, <const unsigned char *>PyBytes_AS_STRING(copy), n)
+        if self.masked:
+            self.next_key(key)
+        write_frame(out, 0x82, payload, n, key if self.masked else NULL)
+        return header_length + n
 
 
 cdef int header_error(str message) except -1:

@@ -1517,6 +1517,62 @@ def test_one_transport_write_per_message_and_none_per_read(run):
     run(main())
 
 
+def test_client_large_messages_stay_intact_while_the_transport_holds_them(run):
+    # A client masks large binary messages into a buffer it reuses only once the transport has taken
+    # every byte: here the server reads nothing at first, so the transport holds frames while later
+    # ones are built, and every message must still arrive as sent.
+    sizes = [3 << 20, 20_000, 2 << 20, 1 << 20, 5 << 20, 3 << 20, 64 << 10, 3 << 20]
+    messages = [bytes([index]) * 7 + random.Random(index).randbytes(size - 7) for index, size in enumerate(sizes)]
+    received = []
+    resume = asyncio.Event()
+
+    async def handler(ws):
+        ws.transport.pause_reading()
+        await resume.wait()
+        ws.transport.resume_reading()
+        async for message in ws:
+            received.append(message)
+            if len(received) == len(messages):
+                break
+
+    async def main():
+        async with await serve(handler, port=0, compression=None, max_message_size=8 << 20) as server:
+            async with connect(url(server), compression=None) as ws:
+                for message in messages:
+                    ws.send_nowait(message)
+                assert ws.transport.get_write_buffer_size() > 0  # the transport held frames
+                resume.set()
+                await until(lambda: len(received) == len(messages), timeout=TEST_TIMEOUT / 2)
+        assert [len(message) for message in received] == sizes
+        assert received == messages
+
+    run(main())
+
+
+def test_connections_sharing_the_read_buffer_keep_their_partial_frames(run):
+    # The connections of a loop read into one buffer: what a connection keeps of a read (a partial
+    # header, a part of a payload) must be its own copy when another connection's read overwrites it.
+    async def main():
+        async with await serve(echo, port=0, compression=None) as server:
+            first, second = await RawClient.open(server), await RawClient.open(server)
+            frames = [client_frame(2, bytes([n]) * 70_000 + b"end") for n in (1, 2)]
+            cuts = [5, 40_000]  # inside the first frame's header, inside the second one's payload
+            for client, frame, cut in zip((first, second), frames, cuts):
+                client.writer.write(frame[:cut])
+                await asyncio.sleep(0.05)  # read on its own, before the other connection's
+            for client, frame, cut in zip((first, second), frames, cuts):
+                client.writer.write(frame[cut:])
+                await asyncio.sleep(0.05)
+            for client, n in ((first, 1), (second, 2)):
+                received = []
+                while not received:
+                    received += await client.events()
+                assert received == [BytesMessage(bytes([n]) * 70_000 + b"end")]
+                client.writer.close()
+
+    run(main())
+
+
 def test_sockets_have_nodelay(run):
     nodelay = []
 

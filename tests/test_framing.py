@@ -1185,6 +1185,60 @@ def test_frame_encoder_errors(both):
             encoder.binary("x")
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=SUPPRESSED)
+@given(
+    data=st.binary(max_size=70_000) | st.sampled_from([b"", b"x" * 125, b"x" * 126, b"x" * 65535, b"x" * 65536]),
+    slack=st.integers(0, 20),
+    kind=st.sampled_from(["bytearray", "memoryview", "array"]),
+)
+@pytest.mark.parametrize("masked", [False, True])
+def test_frame_encoder_binary_into_writes_the_binary_frame(impl, masked, data, slack, kind):
+    encoder = impl.FrameEncoder(mask=masked)
+    frame = encoder.binary(data)
+    storage = bytearray(b"\xee" * (len(frame) + slack))
+    buffer = {"bytearray": storage, "memoryview": memoryview(storage), "array": array.array("B", storage)}[kind]
+    size = encoder.binary_into(buffer, data)
+    written = bytes(memoryview(buffer)[:size])
+    assert size == len(frame)
+    assert bytes(memoryview(buffer)[size:]) == b"\xee" * slack  # nothing past the frame
+    if masked:  # a fresh key: the same header but for the key, and the same message
+        header_without_key = size - len(data) - 4
+        assert written[:header_without_key] == frame[:header_without_key]
+        assert impl.FrameDecoder(expect_mask=True).decode(written) == ([(2, True, 0, data)], size, None)
+    else:
+        assert written == frame
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("start", [0, 1, 4, 10, 14, 40])
+def test_frame_encoder_binary_into_takes_data_from_the_buffer_itself(impl, masked, start):
+    # The header is written first: a payload lying in the buffer must not be overwritten before it is read.
+    payload = bytes(range(256)) * 300
+    buffer = bytearray(start) + bytearray(payload) + bytearray(20)
+    size = impl.FrameEncoder(mask=masked).binary_into(buffer, memoryview(buffer)[start : start + len(payload)])
+    decoded = impl.FrameDecoder(expect_mask=masked).decode(bytes(buffer[:size]))
+    assert decoded == ([(2, True, 0, payload)], size, None)
+
+
+def test_frame_encoder_binary_into_errors(both):
+    for impl in both:
+        encoder = impl.FrameEncoder(mask=True)
+        buffer = bytearray(b"\xee" * 16)
+        with pytest.raises(ValueError, match="^a frame of 17 bytes does not fit in a buffer of 16 bytes$"):
+            encoder.binary_into(buffer, b"x" * 11)
+        with pytest.raises(ValueError, match="^a frame of 138 bytes does not fit in a buffer of 16 bytes$"):
+            encoder.binary_into(buffer, b"x" * 130)
+        assert buffer == b"\xee" * 16  # unchanged
+        with pytest.raises(TypeError, match="^binary_into needs a writable buffer, not bytes$"):
+            encoder.binary_into(b"\0" * 32, b"x")
+        with pytest.raises(TypeError, match="^binary_into needs a writable buffer, not memoryview$"):
+            encoder.binary_into(memoryview(bytes(32)), b"x")
+        with pytest.raises(TypeError, match="^expected a contiguous bytes-like object, not str$"):
+            encoder.binary_into("x" * 32, b"x")
+        with pytest.raises(TypeError, match="^expected a contiguous bytes-like object, not str$"):
+            encoder.binary_into(bytearray(32), "x")
+
+
 def test_frame_encoder_cannot_be_copied(impl):
     # A copy would hand out the same unused mask keys as the original.
     import copy

@@ -68,6 +68,10 @@ class FrameEncoder:
         """The frame of a whole text message: ``text`` (a str) encoded as UTF-8."""
     def binary(self, data: Buffer) -> bytes:
         """The frame of a whole binary message: ``data``, any contiguous bytes-like object."""
+    def binary_into(self, buffer: Buffer, data: Buffer) -> int:
+        """Writes the frame of a whole binary message ``data`` at the start of the writable ``buffer`` and
+        returns its length (at most ``len(data) + 14``). ValueError, the buffer unchanged, when the frame
+        does not fit."""
 
 def decode_header(
     data: Buffer, offset: int = 0, *, expect_mask: bool | None = None, allowed_rsv: int = 0

@@ -62,6 +62,10 @@ def _mask_key(mask_key: Buffer | None) -> bytes | None:
     return bytes(key)
 
 
+def _header_size(length: int, masked: bool) -> int:
+    return (2 if length < 126 else 4 if length < 65536 else 10) + (4 if masked else 0)
+
+
 def _header(first: int, length: int, key: bytes | None) -> bytes:
     """The header with the minimal length encoding, then the mask key if any."""
     mask_bit = 0 if key is None else 0x80
@@ -135,6 +139,20 @@ class FrameEncoder:
     def binary(self, data: Buffer) -> bytes:
         """The frame of a whole binary message: ``data``, any contiguous bytes-like object."""
         return self._frame(0x82, data if type(data) is bytes else contiguous_bytes(data))
+
+    def binary_into(self, buffer: Buffer, data: Buffer) -> int:
+        """Writes the frame of a whole binary message ``data`` at the start of the writable ``buffer`` and
+        returns its length (at most ``len(data) + 14``). ValueError, the buffer unchanged, when the frame
+        does not fit."""
+        out = contiguous_bytes(buffer)
+        if out.readonly:
+            raise TypeError(f"binary_into needs a writable buffer, not {type(buffer).__name__}")
+        payload = data if type(data) is bytes else contiguous_bytes(data)
+        size = _header_size(len(payload), self._masked) + len(payload)
+        if size > len(out):
+            raise ValueError(f"a frame of {size} bytes does not fit in a buffer of {len(out)} bytes")
+        out[:size] = self._frame(0x82, payload)  # built whole first: the payload may lie in the buffer
+        return size
 
 
 def _check_allowed_rsv(allowed_rsv: int) -> int:

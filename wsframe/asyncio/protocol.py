@@ -1,7 +1,8 @@
-"""The connection object both roles share: :class:`WebSocket`, an :class:`asyncio.Protocol`.
+"""The connection object both roles share: :class:`WebSocket`, an :class:`asyncio.BufferedProtocol`.
 
-How an asyncio server embeds the sans-I/O codec: the event loop calls :meth:`WebSocket.data_received`,
-which feeds :meth:`~wsframe.connection.Connection.receive_data`, turns the events into the application's
+How an asyncio server embeds the sans-I/O codec: the event loop reads into a buffer the connections of
+its thread share and calls :meth:`WebSocket.buffer_updated`, which feeds what was read to
+:meth:`~wsframe.connection.Connection.receive_data`, turns the events into the application's
 messages, and writes :meth:`~wsframe.connection.Connection.data_to_send` (automatic pongs, close
 replies, the close frame after a peer's protocol error). The application's coroutines (:meth:`recv`,
 :meth:`send`, :meth:`ping`, :meth:`close`) call :meth:`~wsframe.connection.Connection.send` and write
@@ -35,6 +36,7 @@ import collections
 import logging
 import os
 import sys
+import threading
 
 from ..connection import ConnectionState
 from ..errors import (
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from .._hotpath import FrameEncoder
     from ..connection import Connection
     from ..events import AcceptConnection, Event, Request
 
@@ -77,15 +80,24 @@ DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
 # Bytes fed to the codec at a time when a read may inflate: 1 KiB inflates to at most ~1 MiB.
 _SLICE = 1024
 
-# Binary messages from this size are written beside their frame header (writelines), not copied behind it.
+# Binary messages from this size are written beside their frame header (writelines), not copied behind it;
+# a client masks them into a buffer it keeps for the next one (WebSocket._write_masked).
 _WRITE_APART = 16 * 1024
+_MASKED_HEADER_MAX = 14
+_SEND_BUFFER_KEPT = 4 * 1024 * 1024  # a bigger one is a message's own
+
+# Reads land in one buffer per thread, which the connections of its event loop share: the loop calls
+# get_buffer and buffer_updated of one connection back to back, and the codec copies what it keeps of a
+# read (src/CONTRACT.md). Why not a bytes object per read (Protocol.data_received): see buffer_updated.
+_READ_BUFFER_SIZE = 256 * 1024
+_read_buffers = threading.local()
 
 _sizeof = sys.getsizeof
 
 
-class WebSocket(asyncio.Protocol):
+class WebSocket(asyncio.BufferedProtocol):
     """One WebSocket connection: the application's side (``recv``/``send``/``ping``/``close``) and the
-    event loop's side (the :class:`asyncio.Protocol` callbacks) of a sans-I/O ``connection``.
+    event loop's side (the :class:`asyncio.BufferedProtocol` callbacks) of a sans-I/O ``connection``.
 
     ``async for message in ws`` yields str (text) and bytes (binary) messages; it ends when the
     connection closes with 1000, 1001 or 1005 and raises :class:`~wsframe.errors.ConnectionClosedError`
@@ -128,6 +140,8 @@ class WebSocket(asyncio.Protocol):
         self._on_message: _MessageCallback | None = None
         self._queued_bytes = 0  # sys.getsizeof of the messages in _messages
         self._unread = b""  # the rest of a read, kept while reading is paused
+        self._read_buffer: memoryview = None  # type: ignore[assignment]  # set by connection_made, before reads
+        self._send_buffer: bytearray | None = None  # a client's, for large binary messages (_write_masked)
         self._message_waiter: asyncio.Future[None] | None = None
         self._pings: collections.deque[tuple[bytes, asyncio.Future[None]]] = collections.deque()  # in sending order
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -238,6 +252,9 @@ class WebSocket(asyncio.Protocol):
             if type(message) is bytes:  # the common case first
                 if len(message) < _WRITE_APART:
                     data = encoder.binary(message) if encoder is not None else connection.send_binary(message)
+                elif encoder is not None and not self._is_server():
+                    self._write_masked(encoder, message)
+                    return
                 else:
                     parts = connection.send_binary_unjoined(message)
                     if len(parts) > 1:
@@ -253,6 +270,22 @@ class WebSocket(asyncio.Protocol):
         except InvalidState:  # the codec refuses data once closing has begun (or the peer is gone)
             raise self._closed_error() from None
         self.transport.write(data)
+
+    def _write_masked(self, encoder: FrameEncoder, message: bytes) -> None:
+        """Writes a client's large binary message masked into the connection's send buffer.
+
+        The buffer is kept for the next message while the transport holds none of it (it took every byte)
+        and it is at most _SEND_BUFFER_KEPT bytes. A new buffer per message measured slower than the
+        masking itself (1 MiB round trips): glibc hands freed large blocks back to the OS, and every
+        page of the next one is then a page fault.
+        """
+        buffer = self._send_buffer
+        if buffer is None or len(buffer) < len(message) + _MASKED_HEADER_MAX:
+            buffer = bytearray(len(message) + _MASKED_HEADER_MAX)
+        size = encoder.binary_into(buffer, message)
+        self.transport.write(memoryview(buffer)[:size])
+        kept = len(buffer) <= _SEND_BUFFER_KEPT and not self.transport.get_write_buffer_size()
+        self._send_buffer = buffer if kept else None
 
     async def ping(self, data: str | _BytesLike = b"") -> asyncio.Future[None]:
         """Sends a ping; returns a future that completes when its pong arrives (a pong also answers every
@@ -313,8 +346,21 @@ class WebSocket(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a stream protocol is given a Transport
         self.remote_address = transport.get_extra_info("peername")
+        try:  # in the event loop's thread, which makes every read of this connection
+            self._read_buffer = _read_buffers.view
+        except AttributeError:
+            self._read_buffer = _read_buffers.view = memoryview(bytearray(_READ_BUFFER_SIZE))
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # A buffer that lives on, not a bytes object per read: at 1 MiB per message those (256 KiB each
+        # under uvloop), freed while the message was being built, made glibc hand pages back to the OS and
+        # fault them in again on every message.
+        self._received(self._read_buffer[:nbytes])
+
+    def _received(self, data: bytes | memoryview) -> None:
         connection = self.connection
         if len(data) > _SLICE and (connection.deflate_parameters is not None or connection.state is _CONNECTING):
             self._receive_in_slices(data)
@@ -359,7 +405,7 @@ class WebSocket(asyncio.Protocol):
         if self._messages:
             self._after_delivery()
 
-    def _receive_in_slices(self, data: bytes) -> None:
+    def _receive_in_slices(self, data: bytes | memoryview) -> None:
         """Feeds ``data`` a slice at a time, keeping the rest in ``_unread`` once reading pauses."""
         view = memoryview(data)
         for start in range(0, len(view), _SLICE):
