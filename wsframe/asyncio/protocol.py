@@ -358,9 +358,7 @@ class WebSocket(asyncio.BufferedProtocol):
         # A buffer that lives on, not a bytes object per read: at 1 MiB per message those (256 KiB each
         # under uvloop), freed while the message was being built, made glibc hand pages back to the OS and
         # fault them in again on every message.
-        self._received(self._read_buffer[:nbytes])
-
-    def _received(self, data: bytes | memoryview) -> None:
+        data = self._read_buffer[:nbytes]
         connection = self.connection
         if len(data) > _SLICE and (connection.deflate_parameters is not None or connection.state is _CONNECTING):
             self._receive_in_slices(data)
