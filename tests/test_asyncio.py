@@ -1549,6 +1549,25 @@ def test_client_large_messages_stay_intact_while_the_transport_holds_them(run):
     run(main())
 
 
+def test_a_client_keeps_its_send_buffer_while_open_and_lets_go_once_closed(run):
+    def big_buffers(ws):
+        return [o for o in gc.get_referents(ws.__dict__) if isinstance(o, bytearray) and len(o) >= 1 << 20]
+
+    async def main():
+        async with await serve(echo, port=0, compression=None, max_message_size=2 << 20) as server:
+            ws = await connect(url(server), compression=None)
+            kept = []
+            for fill in (b"a", b"b"):
+                await ws.send(fill * (1 << 20))
+                assert await ws.recv() == fill * (1 << 20)
+                kept.append(big_buffers(ws))
+            assert len(kept[0]) == 1 and kept[1][0] is kept[0][0]  # one buffer, reused for the second message
+            await ws.close()
+            assert big_buffers(ws) == []
+
+    run(main())
+
+
 def test_connections_sharing_the_read_buffer_keep_their_partial_frames(run):
     # The connections of a loop read into one buffer: what a connection keeps of a read (a partial
     # header, a part of a payload) must be its own copy when another connection's read overwrites it.

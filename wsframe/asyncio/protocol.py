@@ -421,6 +421,7 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
+        self._send_buffer = None  # an application may keep a closed connection around
         self.connection.receive_data(None)
         error = self._handle_events()
         if error is not None:  # held behind messages the application has yet to take
