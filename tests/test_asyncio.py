@@ -20,7 +20,7 @@ import zlib
 import pytest
 
 from wsframe import encode_frame, handshake
-from wsframe.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, connect, serve
+from wsframe.asyncio import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, broadcast, connect, serve
 from wsframe.connection import ClientConnection, ConnectionState, ServerConnection
 from wsframe.deflate import PerMessageDeflate
 from wsframe.errors import HandshakeError, HandshakeRejected
@@ -367,7 +367,93 @@ def test_on_message_replaced_inside_a_read_hands_the_rest_of_that_read_on(run):
             raw = await RawClient.open(server)
             raw.writer.write(b"".join(client_frame(1, text.encode()) for text in ("a", "b", "c", "d")))
             assert (await raw.events())[0] == TextMessage("done")
+            raw.writer.close()  # the server need not wait for a close frame
         assert taken == [("first", "a"), ("second", "b"), ("recv", "c"), ("recv", "d")]
+
+    run(main())
+
+
+def test_on_message_answers_to_one_read_go_out_in_one_write(run):
+    # A read of many messages to a callback that answers each: one write (one system call) for all of
+    # them, not one per message, and the answers in order.
+    writes = []
+
+    async def handler(ws):
+        ws.transport = counting = CountingTransport(ws.transport)
+        ws.on_message = lambda ws, message: ws.send_nowait(message)
+        await ws.wait_closed()
+        writes.append((counting.writes, counting.unjoined))
+
+    async def main():
+        async with await serve(handler, port=0, compression=None) as server:
+            raw = await RawClient.open(server)
+            texts = [str(index) for index in range(30)]
+            raw.writer.write(b"".join(client_frame(1, text.encode()) for text in texts))
+            received = []
+            while len(received) < len(texts):
+                received += await raw.events()
+            assert received == [TextMessage(text) for text in texts]
+            raw.writer.write(raw.connection.send(CloseConnection(1000)))
+            assert (await raw.events())[0] == CloseConnection(1000)
+        assert writes[0][1][0] == [len(text) + 2 for text in texts]  # the answers: the first write, whole
+        assert writes[0][0] == 2  # then the close frame
+
+    run(main())
+
+
+def test_what_a_callback_writes_amid_a_read_keeps_its_order(run, caplog):
+    # Held answers, a broadcast that includes the connection itself, and the close frame after the
+    # callback raised all go out in the order they were written; messages after the error are discarded.
+    def on_message(ws, message):
+        ws.send_nowait(message)
+        if message == "3":
+            broadcast([ws], "to all")
+        if message == "5":
+            raise ValueError("application bug")
+
+    async def handler(ws):
+        ws.on_message = on_message
+        await ws.wait_closed()
+
+    async def main():
+        async with await serve(handler, port=0, compression=None) as server:
+            raw = await RawClient.open(server)
+            raw.writer.write(b"".join(client_frame(1, str(index).encode()) for index in range(8)))
+            events = await events_until_close(raw)
+            assert events == [
+                *(TextMessage(text) for text in ("0", "1", "2", "3", "to all", "4", "5")),
+                CloseConnection(1011, ""),
+            ]
+            raw.writer.write(raw.connection.data_to_send())  # the close answered
+            assert await raw.read_until_eof() == b""
+        assert "on_message callback failed" in caplog.text
+
+    run(main())
+
+
+def test_a_client_callback_answering_large_messages_amid_a_read_keeps_their_order(run):
+    # A client writes a large binary message at once (masked into the buffer it reuses); what it held
+    # for the same read goes out before it.
+    replies = []
+    texts = ["0", "big 1", "2", "big 3", "4"]
+
+    async def handler(ws):
+        ws.transport.write(b"".join(ws.connection.send_text(text) for text in texts))
+        async for message in ws:
+            replies.append(message)
+            if len(replies) == len(texts):
+                break
+
+    def answer(ws, text):
+        ws.send_nowait(text.encode() * (5_000 if text.startswith("big") else 1))
+
+    async def main():
+        async with await serve(handler, port=0, compression=None) as server:
+            async with connect(url(server), compression=None) as ws:
+                ws.on_message = answer
+                await until(lambda: len(replies) == len(texts))
+        assert replies == [text.encode() * (5_000 if text.startswith("big") else 1) for text in texts]
+        assert len(replies[1]) >= 16 * 1024  # written apart from the held ones
 
     run(main())
 

@@ -50,6 +50,10 @@ def broadcast(websockets: Iterable[WebSocket], message: _Message, *, max_buffer:
             data = frames.frames_for(ws.connection)
         except InvalidState:  # sending a message in pieces
             continue
-        transport.write(data)
+        batch = ws._write_batch  # WebSocket._write, inlined: behind what a callback of ws's wrote
+        if batch is None:
+            transport.write(data)
+        else:
+            batch.append(data)
         sent += 1
     return sent

@@ -23,6 +23,9 @@ the bytes it returns. Everything else here is flow control and timers:
 * a keepalive ping every ``ping_interval`` seconds; no pong within ``ping_timeout``: close with 1011;
 * after our close frame (or the codec's, after a peer's error) the transport is dropped once the
   closing handshake is over, or after ``close_timeout`` seconds at the latest;
+* what an :attr:`~WebSocket.on_message` callback writes while a read of several messages is handled is
+  held and written at once when the read is done (one system call, not one per answer), in order with
+  everything else the connection writes meanwhile (a broadcast, the close frame);
 * a peer's protocol error that comes behind messages the application has not taken yet waits for them:
   reading stops, and the connection fails (the codec's close frame with the error's code) once the
   application asks for the next message with none left, closes, or after ``close_timeout`` seconds, so
@@ -51,7 +54,7 @@ from ..events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from .._hotpath import FrameEncoder
@@ -142,6 +145,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._unread = b""  # the rest of a read, kept while reading is paused
         self._read_buffer: memoryview = None  # type: ignore[assignment]  # set by connection_made, before reads
         self._send_buffer: bytearray | None = None  # a client's, for large binary messages (_write_masked)
+        self._write_batch: list[_BytesLike] | None = None  # writes held while a read is handled (_write)
         self._message_waiter: asyncio.Future[None] | None = None
         self._pings: collections.deque[tuple[bytes, asyncio.Future[None]]] = collections.deque()  # in sending order
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -258,7 +262,7 @@ class WebSocket(asyncio.BufferedProtocol):
                 else:
                     parts = connection.send_binary_unjoined(message)
                     if len(parts) > 1:
-                        self.transport.writelines(parts)
+                        self._write_parts(parts)
                         return
                     data = parts[0]
             elif isinstance(message, str):
@@ -269,7 +273,11 @@ class WebSocket(asyncio.BufferedProtocol):
                 raise TypeError(f"send a str or a bytes-like object, not {type(message).__name__}")
         except InvalidState:  # the codec refuses data once closing has begun (or the peer is gone)
             raise self._closed_error() from None
-        self.transport.write(data)
+        batch = self._write_batch  # _write, inlined
+        if batch is None:
+            self.transport.write(data)
+        else:
+            batch.append(data)
 
     def _write_masked(self, encoder: FrameEncoder, message: bytes) -> None:
         """Writes a client's large binary message masked into the connection's send buffer.
@@ -283,16 +291,47 @@ class WebSocket(asyncio.BufferedProtocol):
         if buffer is None or len(buffer) < len(message) + _MASKED_HEADER_MAX:
             buffer = bytearray(len(message) + _MASKED_HEADER_MAX)
         size = encoder.binary_into(buffer, message)
+        if self._write_batch:  # what is held goes first: this is written at once, its buffer kept for the next
+            self._write_held()
         self.transport.write(memoryview(buffer)[:size])
         kept = len(buffer) <= _SEND_BUFFER_KEPT and not self.transport.get_write_buffer_size()
         self._send_buffer = buffer if kept else None
+
+    def _write(self, data: _BytesLike) -> None:
+        """Writes to the transport, or behind the writes held while a read of several messages goes to
+        on_message: what the callback answers to them then costs one write (one system call) instead of
+        one per message. Everything a connection writes while a read is handled goes through here, so that
+        the order holds."""
+        batch = self._write_batch
+        if batch is None:
+            self.transport.write(data)
+        else:
+            batch.append(data)
+
+    def _write_parts(self, parts: Sequence[_BytesLike]) -> None:
+        """:meth:`_write` of the parts of one message, without joining them."""
+        batch = self._write_batch
+        if batch is None:
+            self.transport.writelines(parts)
+        else:
+            batch.extend(parts)
+
+    def _write_held(self, *, end: bool = False) -> None:
+        """Writes what :meth:`_write` holds; ``end``: holding stops."""
+        batch = self._write_batch
+        if end:
+            self._write_batch = None
+        elif batch:
+            self._write_batch = []
+        if batch:
+            self.transport.writelines(batch)
 
     async def ping(self, data: str | _BytesLike = b"") -> asyncio.Future[None]:
         """Sends a ping; returns a future that completes when its pong arrives (a pong also answers every
         earlier ping, RFC 6455 section 5.5.3). ``data``: bytes or str, at most 125 bytes."""
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         self._check_open()
-        self.transport.write(self.connection.send(Ping(payload)))
+        self._write(self.connection.send(Ping(payload)))
         pong_waiter = self._loop.create_future()
         self._pings.append((payload, pong_waiter))
         if self._writing_paused:
@@ -311,7 +350,7 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def _start_closing(self, code: int, reason: str) -> None:
         """Sends our close frame; the peer's answer, or close_timeout, ends the connection."""
-        self.transport.write(self.connection.send(CloseConnection(code, reason)))
+        self._write(self.connection.send(CloseConnection(code, reason)))
         self._sent_close = (code, reason)  # messages that arrive from now on are discarded
         self._cancel_keepalive()
         self._start_close_timer()
@@ -382,26 +421,34 @@ class WebSocket(asyncio.BufferedProtocol):
             self._queued_bytes += queued
             self._after_delivery()
             return
-        # To the callback; once it closes or replaces itself, the rest goes through _deliver.
-        remaining = iter(messages)
-        for message in remaining:
-            if self._sent_close is not None:  # discarded, as _deliver would, with the rest below
-                break
-            try:
-                on_message(self, message[0])
-            except Exception:
-                self._on_message_failed()
-            if self._on_message is not on_message:
-                break
-        else:
-            if self._messages:  # left from before the callback was set (see the on_message setter)
+        # To the callback; once it closes or replaces itself, the rest goes through _deliver. What it
+        # writes for a read of several messages is held and written at once (see _write).
+        batched = len(messages) > 1
+        if batched:
+            self._write_batch = []
+        try:
+            remaining = iter(messages)
+            for message in remaining:
+                if self._sent_close is not None:  # discarded, as _deliver would, with the rest below
+                    break
+                try:
+                    on_message(self, message[0])
+                except Exception:
+                    self._on_message_failed()
+                if self._on_message is not on_message:
+                    break
+            else:
+                if self._messages:  # left from before the callback was set (see the on_message setter)
+                    self._after_delivery()
+                return
+            deliver = self._deliver
+            for message in remaining:
+                deliver(message[0])
+            if self._messages:
                 self._after_delivery()
-            return
-        deliver = self._deliver
-        for message in remaining:
-            deliver(message[0])
-        if self._messages:
-            self._after_delivery()
+        finally:
+            if batched:
+                self._write_held(end=True)
 
     def _receive_in_slices(self, data: bytes | memoryview) -> None:
         """Feeds ``data`` a slice at a time, keeping the rest in ``_unread`` once reading pauses."""
@@ -466,7 +513,7 @@ class WebSocket(asyncio.BufferedProtocol):
             self._fail(error)  # first: a server may answer a plain HTTP request instead of the codec
         data = connection.data_to_send()
         if data and not self._lost:
-            self.transport.write(data)
+            self._write(data)
         closed = connection.state is _CLOSED
         if closed and not self._releasing and not self._lost:
             self._release_transport()
@@ -633,6 +680,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._cancel_keepalive()
         self._start_close_timer()
         self._update_reading()
+        self._write_held(end=True)  # before the transport closes
         transport = self.transport
         clean = self._close_frame_received
         if self._eof:
