@@ -439,6 +439,33 @@ def test_kernels_errors_around_group_boundaries(both, pattern):
         native._use_utf8_kernel(default)
 
 
+def test_kernels_at_every_address_alignment(both):
+    """The bulk kernels go on from the first aligned address after their first block, by a block that
+    overlaps it: texts starting at each of 64 addresses in a row, valid and with errors in, between and
+    after those first blocks, give every kernel the fallback's outcome."""
+    native, fallback = both
+    default = native._utf8_kernel()
+    buffer = bytearray(64 + 1024)
+    try:
+        for text in [LONG_ASCII, LONG_MIXED]:
+            starts = boundaries(text)
+            cases = [text]
+            for pattern in (b"\xff", b"\xe2\x82A", b"\xed\xa0\x80"):
+                for position in range(0, 200, 3):
+                    start = min(s for s in starts if s >= position)
+                    cases.append(text[:start] + pattern + text[start:])
+            for data in cases:
+                expected = one_shot(fallback, data)
+                for name in KERNELS:
+                    native._use_utf8_kernel(name)
+                    for shift in range(64):
+                        buffer[shift : shift + len(data)] = data
+                        view = memoryview(buffer)[shift : shift + len(data)]
+                        assert one_shot(native, view) == expected, (name, shift, data)
+    finally:
+        native._use_utf8_kernel(default)
+
+
 @settings(property_settings, max_examples=100)
 @given(data=st.data())
 def test_kernel_chunked_long_inputs(both, data):
