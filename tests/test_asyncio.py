@@ -387,7 +387,7 @@ def test_on_message_answers_to_one_read_go_out_in_one_write(run):
     async def main():
         async with await serve(handler, port=0, compression=None) as server:
             raw = await RawClient.open(server)
-            texts = [str(index) for index in range(30)]
+            texts = [str(index) for index in range(3000)]  # more than IOV_MAX parts in one writelines
             raw.writer.write(b"".join(client_frame(1, text.encode()) for text in texts))
             received = []
             while len(received) < len(texts):
