@@ -1,4 +1,5 @@
-"""Builds the optional native hot path, ``wsframe._native``, from ``src/``.
+"""Builds the optional native hot path, ``wsframe._native``, from ``src/``, and
+the compiled twins of two pure-Python modules of the layers above (``*_core_c``, see native_extensions).
 
 Environment switches:
 - ``WSFRAME_NO_EXTENSION=1``: build no extension (a pure-Python wheel).
@@ -52,6 +53,13 @@ def native_extensions():
         extra_compile_args=compile_args,
         depends=[os.path.join("src", name) for name in os.listdir("src")],
     )
+    # Modules of the layers above, plain Python compiled with the C fields their .pxd declares (see
+    # wsframe/asyncio/_core.py for why); the sources stay importable as they are, for the fallback.
+    # Annotations do not type anything: compiled, they behave as interpreted.
+    layers = [
+        Extension(f"{name}_c", sources=[name.replace(".", "/") + ".py"], extra_compile_args=compile_args)
+        for name in ("wsframe._connection_core", "wsframe.asyncio._core")
+    ]
     return cythonize(
         [extension],
         compiler_directives={
@@ -60,6 +68,14 @@ def native_extensions():
             "wraparound": False,
             "cdivision": True,
             "initializedcheck": False,
+            "freethreading_compatible": True,
+        },
+    ) + cythonize(
+        layers,
+        compiler_directives={
+            "language_level": 3,
+            "annotation_typing": False,
+            "auto_pickle": False,
             "freethreading_compatible": True,
         },
     )

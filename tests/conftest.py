@@ -23,7 +23,13 @@ REQUIRE_NATIVE = os.environ.get("WSFRAME_REQUIRE_EXTENSION") == "1"
 def pytest_report_header(config):
     where = os.path.dirname(wsframe.__file__)
     native = "built" if _native is not None else f"NOT built ({_native_error})"
-    lines = [f"wsframe from {where}; native extension {native}; default hot path: {wsframe.IMPLEMENTATION}"]
+    from wsframe.connection import Connection
+
+    layers = "compiled" if Connection.__mro__[1].__module__.endswith("_c") else "interpreted"
+    lines = [
+        f"wsframe from {where}; native extension {native}; default hot path: {wsframe.IMPLEMENTATION}; "
+        f"per-read layers (connection and asyncio cores): {layers}"
+    ]
     if _native is not None:
         # The kernel tests and fuzz targets switch through every kernel this CPU runs, and only those.
         lines.append(

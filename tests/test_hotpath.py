@@ -1,9 +1,12 @@
 """The hot path's selection: both implementations export one API, and the package uses the chosen one."""
 
+import importlib
 import inspect
 import os
 import subprocess
 import sys
+
+import pytest
 
 import wsframe
 from wsframe import _fallback, _hotpath
@@ -66,3 +69,55 @@ def test_package_top_level_has_the_connections_events_and_errors():
             if name != "Connection":  # the shared base class stays in wsframe.connection
                 assert getattr(wsframe, name) is getattr(module, name), name
                 assert name in wsframe.__all__, name
+
+
+# Modules of the layers above that the native build also compiles (setup.py), chosen by _hotpath.compiled.
+COMPILED_LAYERS = ("wsframe._connection_core", "wsframe.asyncio._core")
+
+
+@pytest.mark.parametrize("source", COMPILED_LAYERS)
+def test_compiled_layers_follow_the_hot_path(source):
+    """With the fallback the source runs; with the native hot path its compiled twin, wherever it was
+    built (and it must be where the extension is required)."""
+    chosen = _hotpath.compiled(source).__name__
+    if wsframe.IMPLEMENTATION == "fallback":
+        assert chosen == source
+    elif os.environ.get("WSFRAME_REQUIRE_EXTENSION") == "1":
+        assert chosen == source + "_c"
+    assert chosen in (source, source + "_c")
+
+
+def test_environment_variable_forces_the_layers_source():
+    code = (
+        "from wsframe.connection import Connection; from wsframe.asyncio.protocol import WebSocket;"
+        "print(Connection.__mro__[1].__module__, WebSocket.__mro__[1].__module__)"
+    )
+    env = dict(os.environ, WSFRAME_PURE_PYTHON="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == list(COMPILED_LAYERS)
+
+
+@pytest.mark.parametrize("source", COMPILED_LAYERS)
+def test_compiled_layer_matches_its_source(source):
+    """One source, so behaviour cannot differ; this checks the build: the compiled class is an extension
+    type (its state in C fields, nothing else settable) with the source's methods, docstrings and signatures."""
+    original = importlib.import_module(source)
+    try:
+        compiled = importlib.import_module(source + "_c")
+    except ImportError:
+        if os.environ.get("WSFRAME_REQUIRE_EXTENSION") == "1":
+            raise
+        pytest.skip(f"{source}_c not built")
+    assert inspect.getdoc(compiled) == inspect.getdoc(original)
+    assert compiled.__all__ == original.__all__
+    for name in original.__all__:
+        source_class, compiled_class = getattr(original, name), getattr(compiled, name)
+        assert inspect.getdoc(compiled_class) == inspect.getdoc(source_class), name
+        methods = [member for member, value in vars(source_class).items() if inspect.isfunction(value)]
+        assert methods, name
+        for member in methods:
+            source_method, compiled_method = getattr(source_class, member), getattr(compiled_class, member)
+            assert inspect.getdoc(compiled_method) == inspect.getdoc(source_method), f"{name}.{member}"
+            assert _parameters(compiled_method) == _parameters(source_method), f"{name}.{member}"
+        with pytest.raises(AttributeError):
+            compiled_class().not_a_field = 1

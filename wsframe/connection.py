@@ -17,10 +17,18 @@ call :meth:`Connection.data_to_send` after iterating the events.
 from __future__ import annotations
 
 import codecs
-import enum
 
 from . import handshake
-from ._hotpath import FrameDecoder, FrameEncoder, Utf8Validator, encode_frame, encode_header, validate_utf8
+from ._connection_state import ConnectionState
+from ._hotpath import (
+    FrameDecoder,
+    FrameEncoder,
+    Utf8Validator,
+    compiled,
+    encode_frame,
+    encode_header,
+    validate_utf8,
+)
 from .deflate import (
     EXTENSION_NAME as DEFLATE,
     Compressor,
@@ -56,6 +64,11 @@ if TYPE_CHECKING:
     # A server's ``origins``: allowed Origin values (None: requests without one), or a callable deciding.
     _OriginPolicy = Collection[str | None] | Callable[[str | None], object] | None
 
+if TYPE_CHECKING:
+    from ._connection_core import ConnectionCore
+else:
+    ConnectionCore = compiled("wsframe._connection_core").ConnectionCore
+
 __all__ = ["ConnectionState", "ServerConnection", "ClientConnection", "Connection"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
@@ -87,13 +100,6 @@ _PONG = int(Opcode.PONG)
 _RSV1 = 4
 
 
-class ConnectionState(enum.Enum):
-    CONNECTING = "connecting"  # opening handshake in progress
-    OPEN = "open"
-    CLOSING = "closing"  # we sent a close frame and wait for the peer's
-    CLOSED = "closed"  # close frames exchanged, connection failed, or handshake refused
-
-
 _CONNECTING = ConnectionState.CONNECTING
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
@@ -103,7 +109,7 @@ _NO_EVENTS: Iterator[Event] = iter(())  # exhausted: shared by every events() ca
 _new_message = tuple.__new__
 
 
-class Connection:
+class Connection(ConnectionCore):
     """What servers and clients share: the open connection's framing, messages and closing handshake.
 
     Limits: ``max_message_size`` (bytes, ``None`` for no limit) is checked from frame headers, before
@@ -221,58 +227,6 @@ class Connection:
         self.frame_encoder = self._encoder if fast else None
 
     # -- receiving -------------------------------------------------------------------------------
-
-    def receive_data(self, data: _BytesLike | None) -> None:
-        """Feeds bytes received from the peer; ``None`` means end-of-stream (an empty read is ignored)."""
-        if data is None:
-            self._receive_eof()
-            return
-        if self._eof:
-            raise InvalidState("data received after end-of-stream")
-        if not data:
-            return
-        state = self._state  # not the property: this runs once per read
-        if state is _OPEN and not self._unparsed and not self._input_closed:
-            # The common read: the decoder's shortcut gives a plain list when there is nothing but whole
-            # messages (or nothing, inside a big frame) and every byte was used.
-            result = self._decoder.decode_messages(data)  # type: ignore[union-attr]  # open: it has a decoder
-            if type(result) is list:
-                if result:
-                    self._events.extend(result)  # type: ignore[arg-type]  # message objects, typed as tuples
-                return
-            self._decoded(data, *result)  # decode's tuple
-        elif state is _CONNECTING:
-            self._receive_handshake(data)
-        elif self._decoder is not None and not self._input_closed and state is not _CLOSED:
-            self._receive_frames(data)
-        # Once closed, anything more from the peer is ignored (RFC 6455 section 7.1.7).
-
-    def receive_messages(self, data: _BytesLike) -> list[Message] | None:
-        """:meth:`receive_data` for callers that hand on whole messages, with a shortcut for the common read.
-
-        When the connection is open with nothing pending and ``data`` decodes to whole uncompressed
-        messages only (no control frame, fragment, compressed message or error: what a busy connection
-        mostly reads), returns them, the same :class:`~wsframe.events.TextMessage` and
-        :class:`~wsframe.events.BytesMessage` events :meth:`events` would give, in order; :meth:`events`
-        then has nothing. Otherwise returns None after doing what :meth:`receive_data` does: take
-        :meth:`events` as usual. (The shortcut spares the event list and its iterator, about half the
-        Python work per small message.)
-        """
-        # (End-of-stream closes the connection or comes after its input closed: no test of _eof needed.)
-        if self._state is not _OPEN or self._events or self._unparsed or self._input_closed:
-            self.receive_data(data)
-            return None
-        decoder = self._decoder
-        result = decoder.decode_messages(data)  # type: ignore[union-attr]  # open: it has a decoder
-        if type(result) is list:  # whole messages, every byte used: the common read
-            return result  # type: ignore[return-value]  # message objects, typed as tuples
-        decoded: tuple[list[Any], int, ProtocolError | None] = result  # type: ignore[assignment]  # decode's tuple
-        items, used, error = decoded
-        if error is None and not decoder.last_frame_count:  # type: ignore[union-attr]
-            self._unparsed = bytes(data[used:])  # a partial frame header
-            return items
-        self._decoded(data, items, used, error)
-        return None
 
     def events(self, *, defer_error: bool = False) -> Iterator[Event]:
         """An iterator over the events received so far, which then raises the peer's error, if any (once).

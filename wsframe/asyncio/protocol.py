@@ -4,8 +4,9 @@ How an asyncio server embeds the sans-I/O codec: the event loop reads into a buf
 its thread share and calls :meth:`WebSocket.buffer_updated`, which feeds what was read to
 :meth:`~wsframe.connection.Connection.receive_data`, turns the events into the application's
 messages, and writes :meth:`~wsframe.connection.Connection.data_to_send` (automatic pongs, close
-replies, the close frame after a peer's protocol error). The application's coroutines (:meth:`recv`,
-:meth:`send`, :meth:`ping`, :meth:`close`) call :meth:`~wsframe.connection.Connection.send` and write
+replies, the close frame after a peer's protocol error); that per-read path and
+:meth:`WebSocket.send_nowait` are in ``_core.py``, compiled by Cython with the native build. The
+application's coroutines (:meth:`recv`, :meth:`send`, :meth:`ping`, :meth:`close`) call :meth:`~wsframe.connection.Connection.send` and write
 the bytes it returns. Everything else here is flow control and timers:
 
 * reading pauses while more than ``max_queue`` messages, or more than ``max_queue_bytes`` bytes of them
@@ -41,6 +42,7 @@ import os
 import sys
 import threading
 
+from .._hotpath import compiled
 from ..connection import ConnectionState
 from ..errors import (
     ConnectionClosed,
@@ -65,6 +67,12 @@ if TYPE_CHECKING:
     # What on_message is called with: the WebSocket and a message (str for text, bytes for binary).
     _MessageCallback = Callable[["WebSocket", str | bytes], object]
 
+if TYPE_CHECKING:
+    from ._core import SLICE, WebSocketCore
+else:
+    _core = compiled("wsframe.asyncio._core")
+    SLICE, WebSocketCore = _core.SLICE, _core.WebSocketCore
+
 __all__ = ["WebSocket", "OK_CLOSE_CODES"]
 
 logger = logging.getLogger("wsframe.asyncio")
@@ -80,12 +88,6 @@ _CLOSED = ConnectionState.CLOSED
 DEFAULT_MAX_QUEUE = 16
 DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024
 
-# Bytes fed to the codec at a time when a read may inflate: 1 KiB inflates to at most ~1 MiB.
-_SLICE = 1024
-
-# Binary messages from this size are written beside their frame header (writelines), not copied behind it;
-# a client masks them into a buffer it keeps for the next one (WebSocket._write_masked).
-_WRITE_APART = 16 * 1024
 _MASKED_HEADER_MAX = 14
 _SEND_BUFFER_KEPT = 4 * 1024 * 1024  # a bigger one is a message's own
 
@@ -98,7 +100,7 @@ _read_buffers = threading.local()
 _sizeof = sys.getsizeof
 
 
-class WebSocket(asyncio.BufferedProtocol):
+class WebSocket(WebSocketCore, asyncio.BufferedProtocol):
     """One WebSocket connection: the application's side (``recv``/``send``/``ping``/``close``) and the
     event loop's side (the :class:`asyncio.BufferedProtocol` callbacks) of a sans-I/O ``connection``.
 
@@ -246,39 +248,6 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._writing_paused:
             await self._drain()
 
-    def send_nowait(self, message: str | _BytesLike) -> None:
-        """:meth:`send` without waiting for the write buffer, for :attr:`on_message` callbacks: reading
-        pauses while the buffer is above the high-water mark, and a peer that then reads nothing for
-        ``close_timeout`` seconds is dropped, so what a callback answers to what it reads stays bounded."""
-        connection = self.connection
-        encoder = connection.frame_encoder  # set while a whole message is one plain frame: no Python call
-        try:
-            if type(message) is bytes:  # the common case first
-                if len(message) < _WRITE_APART:
-                    data = encoder.binary(message) if encoder is not None else connection.send_binary(message)
-                elif encoder is not None and not self._is_server():
-                    self._write_masked(encoder, message)
-                    return
-                else:
-                    parts = connection.send_binary_unjoined(message)
-                    if len(parts) > 1:
-                        self._write_parts(parts)
-                        return
-                    data = parts[0]
-            elif isinstance(message, str):
-                data = encoder.text(message) if encoder is not None else connection.send_text(message)
-            elif isinstance(message, (bytes, bytearray, memoryview)):
-                data = connection.send_binary(message)
-            else:
-                raise TypeError(f"send a str or a bytes-like object, not {type(message).__name__}")
-        except InvalidState:  # the codec refuses data once closing has begun (or the peer is gone)
-            raise self._closed_error() from None
-        batch = self._write_batch  # _write, inlined
-        if batch is None:
-            self.transport.write(data)
-        else:
-            batch.append(data)
-
     def _write_masked(self, encoder: FrameEncoder, message: bytes) -> None:
         """Writes a client's large binary message masked into the connection's send buffer.
 
@@ -296,35 +265,6 @@ class WebSocket(asyncio.BufferedProtocol):
         self.transport.write(memoryview(buffer)[:size])
         kept = len(buffer) <= _SEND_BUFFER_KEPT and not self.transport.get_write_buffer_size()
         self._send_buffer = buffer if kept else None
-
-    def _write(self, data: _BytesLike) -> None:
-        """Writes to the transport, or behind the writes held while a read of several messages goes to
-        on_message: what the callback answers to them then costs one write (one system call) instead of
-        one per message. Everything a connection writes while a read is handled goes through here, so that
-        the order holds."""
-        batch = self._write_batch
-        if batch is None:
-            self.transport.write(data)
-        else:
-            batch.append(data)
-
-    def _write_parts(self, parts: Sequence[_BytesLike]) -> None:
-        """:meth:`_write` of the parts of one message, without joining them."""
-        batch = self._write_batch
-        if batch is None:
-            self.transport.writelines(parts)
-        else:
-            batch.extend(parts)
-
-    def _write_held(self, *, end: bool = False) -> None:
-        """Writes what :meth:`_write` holds; ``end``: holding stops."""
-        batch = self._write_batch
-        if end:
-            self._write_batch = None
-        elif batch:
-            self._write_batch = []
-        if batch:
-            self.transport.writelines(batch)
 
     async def ping(self, data: str | _BytesLike = b"") -> asyncio.Future[None]:
         """Sends a ping; returns a future that completes when its pong arrives (a pong also answers every
@@ -390,74 +330,14 @@ class WebSocket(asyncio.BufferedProtocol):
         except AttributeError:
             self._read_buffer = _read_buffers.view = memoryview(bytearray(_READ_BUFFER_SIZE))
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._read_buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        # A buffer that lives on, not a bytes object per read: at 1 MiB per message those (256 KiB each
-        # under uvloop), freed while the message was being built, made glibc hand pages back to the OS and
-        # fault them in again on every message.
-        data = self._read_buffer[:nbytes]
-        connection = self.connection
-        if len(data) > _SLICE and (connection.deflate_parameters is not None or connection.state is _CONNECTING):
-            self._receive_in_slices(data)
-            return
-        messages = connection.receive_messages(data)
-        if messages is None:
-            self._process()
-            return
-        # Only whole plain messages, the common read: none of _process's other work can be due.
-        # _deliver is inlined below, a Python call less per message.
-        on_message = self._on_message
-        if on_message is None:
-            # To the queue. No Python code runs in between, and our close frame is not out: the shortcut
-            # takes reads only while the connection is open.
-            queue = self._messages
-            queued = 0
-            for message in messages:
-                payload = message[0]
-                queue.append(payload)
-                queued += _sizeof(payload)
-            self._queued_bytes += queued
-            self._after_delivery()
-            return
-        # To the callback; once it closes or replaces itself, the rest goes through _deliver. What it
-        # writes for a read of several messages is held and written at once (see _write).
-        batched = len(messages) > 1
-        if batched:
-            self._write_batch = []
-        try:
-            remaining = iter(messages)
-            for message in remaining:
-                if self._sent_close is not None:  # discarded, as _deliver would, with the rest below
-                    break
-                try:
-                    on_message(self, message[0])
-                except Exception:
-                    self._on_message_failed()
-                if self._on_message is not on_message:
-                    break
-            else:
-                if self._messages:  # left from before the callback was set (see the on_message setter)
-                    self._after_delivery()
-                return
-            deliver = self._deliver
-            for message in remaining:
-                deliver(message[0])
-            if self._messages:
-                self._after_delivery()
-        finally:
-            if batched:
-                self._write_held(end=True)
-
     def _receive_in_slices(self, data: bytes | memoryview) -> None:
         """Feeds ``data`` a slice at a time, keeping the rest in ``_unread`` once reading pauses."""
         view = memoryview(data)
-        for start in range(0, len(view), _SLICE):
+        for start in range(0, len(view), SLICE):
             if self._reading_paused:
                 self._unread = bytes(view[start:])
                 return
-            self.connection.receive_data(view[start : start + _SLICE])
+            self.connection.receive_data(view[start : start + SLICE])
             self._process()
 
     def eof_received(self) -> bool:
