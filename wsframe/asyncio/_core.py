@@ -77,7 +77,7 @@ class WebSocketCore:
         # fault them in again on every message.
         data = self._read_buffer[:nbytes]
         connection = self.connection
-        if len(data) > SLICE and (connection.deflate_parameters is not None or connection.state is CONNECTING):
+        if nbytes > SLICE and (connection.deflate_parameters is not None or connection.state is CONNECTING):
             self._receive_in_slices(data)
             return
         messages = connection.receive_messages(data)
