@@ -85,7 +85,7 @@ class WebSocketCore:
             self._process()
             return
         # Only whole plain messages, the common read: none of _process's other work can be due.
-        # _deliver is inlined below, a Python call less per message.
+        # _deliver is inlined below (a call less per message).
         on_message = self._on_message
         if on_message is None:
             # To the queue. No Python code runs in between, and our close frame is not out: the shortcut
@@ -99,30 +99,21 @@ class WebSocketCore:
             self._queued_bytes += queued
             self._after_delivery()
             return
-        # To the callback; once it closes or replaces itself, the rest goes through _deliver. What it
-        # writes for a read of several messages is held and written at once (see _write).
+        # To the callback, while it neither closed nor replaced itself; else as _deliver does. What it writes
+        # for a read of several messages is held and written at once (see _write).
         batched = len(messages) > 1
         if batched:
             self._write_batch = []
         try:
-            remaining = iter(messages)
-            for message in remaining:
-                if self._sent_close is not None:  # discarded, as _deliver would, with the rest below
-                    break
-                try:
-                    on_message(self, message[0])
-                except Exception:
-                    self._on_message_failed()
-                if self._on_message is not on_message:
-                    break
-            else:
-                if self._messages:  # left from before the callback was set (see the on_message setter)
-                    self._after_delivery()
-                return
-            deliver = self._deliver
-            for message in remaining:
-                deliver(message[0])
-            if self._messages:
+            for message in messages:
+                if self._sent_close is None and self._on_message is on_message:
+                    try:
+                        on_message(self, message[0])
+                    except Exception:
+                        self._on_message_failed()
+                else:
+                    self._deliver(message[0])
+            if self._messages:  # left from before the callback was set (the on_message setter), or queued by _deliver
                 self._after_delivery()
         finally:
             if batched:
