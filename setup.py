@@ -55,7 +55,8 @@ def native_extensions():
     )
     # Modules of the layers above, plain Python compiled with the C fields their .pxd declares (see
     # wsframe/asyncio/_core.py for why); the sources stay importable as they are, for the fallback.
-    # Annotations do not type anything: compiled, they behave as interpreted.
+    # Annotations do not type anything: compiled, they behave as interpreted. Always re-cythonized (two
+    # small files): cythonize looks for a .pxd named after the source, so it misses edits of these.
     layers = [
         Extension(f"{name}_c", sources=[name.replace(".", "/") + ".py"], extra_compile_args=compile_args)
         for name in ("wsframe._connection_core", "wsframe.asyncio._core")
@@ -72,6 +73,7 @@ def native_extensions():
         },
     ) + cythonize(
         layers,
+        force=True,
         compiler_directives={
             "language_level": 3,
             "annotation_typing": False,

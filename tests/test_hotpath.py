@@ -115,6 +115,8 @@ def test_compiled_layer_matches_its_source(source):
         assert inspect.getdoc(compiled_class) == inspect.getdoc(source_class), name
         methods = [member for member, value in vars(source_class).items() if inspect.isfunction(value)]
         assert methods, name
+        compiled_methods = [member for member, value in vars(compiled_class).items() if callable(value)]
+        assert sorted(member for member in compiled_methods if not member.startswith("__")) == sorted(methods), name
         for member in methods:
             source_method, compiled_method = getattr(source_class, member), getattr(compiled_class, member)
             assert inspect.getdoc(compiled_method) == inspect.getdoc(source_method), f"{name}.{member}"

@@ -5,7 +5,7 @@ Where the native extension is built, this module is also compiled by Cython, as
 ``_connection_core_c``, with ``_connection_core_c.pxd`` declaring that state as C fields of an extension
 type (see ``wsframe/asyncio/_core.py``, which does the same for the asyncio layer, for why); otherwise,
 or with ``WSFRAME_PURE_PYTHON=1``, this source runs as it is. Everything else is in ``connection.py``;
-the methods here call it by name (``_decoded``, ``_receive_frames``, ...).
+what this calls of it is declared at the end of the class.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _CLOSED = ConnectionState.CLOSED
 
 class ConnectionCore:
     """The per-read half of :class:`~wsframe.connection.Connection` (module doc). Not used on its own:
-    Connection sets every attribute in ``__init__`` and provides the methods called here by name."""
+    Connection sets every attribute in ``__init__`` and provides the methods at the end."""
 
     if TYPE_CHECKING:
         _state: ConnectionState
@@ -41,11 +41,6 @@ class ConnectionCore:
         _input_closed: bool
         _eof: bool
         _decoder: FrameDecoder | None
-
-        def _receive_eof(self) -> None: ...
-        def _decoded(self, data: _BytesLike, items: list[Any], used: int, error: ProtocolError | None) -> None: ...
-        def _receive_handshake(self, data: _BytesLike) -> None: ...
-        def _receive_frames(self, data: _BytesLike) -> None: ...
 
     def receive_data(self, data: _BytesLike | None) -> None:
         """Feeds bytes received from the peer; ``None`` means end-of-stream (an empty read is ignored)."""
@@ -98,3 +93,17 @@ class ConnectionCore:
             return items
         self._decoded(data, items, used, error)
         return None
+
+    # -- provided by Connection (connection.py) -----------------------------------------------------
+
+    def _receive_eof(self) -> None:
+        raise NotImplementedError
+
+    def _decoded(self, data: _BytesLike, items: list[Any], used: int, error: ProtocolError | None) -> None:
+        raise NotImplementedError
+
+    def _receive_handshake(self, data: _BytesLike) -> None:
+        raise NotImplementedError
+
+    def _receive_frames(self, data: _BytesLike) -> None:
+        raise NotImplementedError

@@ -2,11 +2,14 @@
 event loop's read callbacks and :meth:`~WebSocketCore.send_nowait`, with the state they use.
 
 Where the native extension is built, this module is also compiled by Cython, as ``_core_c``, with
-``_core_c.pxd`` declaring that state as C fields of an extension type: the checks a connection makes per
-message then cost pointer comparisons, not attribute look-ups and bytecode (at 256 B per message those
-were a third of a round trip's instructions). Without the extension, or with ``WSFRAME_PURE_PYTHON=1``,
-this same source runs as it is, so the two cannot differ in behaviour. Everything else WebSocket does
-(events, flow control, closing, timers) is in ``protocol.py``; the methods here call it by name.
+``_core_c.pxd`` declaring that state as C fields of an extension type (``connection`` typed as the
+compiled ``ConnectionCore``, whose ``receive_messages`` is then a C call): the checks a connection makes
+per message then cost pointer comparisons, not attribute look-ups and bytecode (at 256 B per message
+those were a third of a round trip's instructions). Without the extension, or with
+``WSFRAME_PURE_PYTHON=1``, this same source runs as it is, so the two cannot differ in behaviour (but
+for the type of ``connection``, checked when compiled). Everything else WebSocket does (events, flow
+control, closing, timers) is in ``protocol.py``; what this calls of it is declared at the end of the
+class.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ _sizeof = sys.getsizeof
 
 class WebSocketCore:
     """The per-read and per-message half of :class:`~wsframe.asyncio.protocol.WebSocket` (module doc).
-    Not used on its own: WebSocket sets every attribute in ``__init__`` and provides the methods called
-    here by name (``_process``, ``_deliver``, ...)."""
+    Not used on its own: WebSocket sets every attribute in ``__init__`` and provides the methods at the
+    end (events, flow control, closing)."""
 
     if TYPE_CHECKING:
         connection: Connection
@@ -56,15 +59,6 @@ class WebSocketCore:
         _queued_bytes: int
         _sent_close: tuple[int, str] | None
         _write_batch: list[_BytesLike] | None
-
-        def _process(self) -> None: ...
-        def _deliver(self, data: str | bytes) -> None: ...
-        def _after_delivery(self) -> None: ...
-        def _on_message_failed(self) -> None: ...
-        def _receive_in_slices(self, data: bytes | memoryview) -> None: ...
-        def _is_server(self) -> bool: ...
-        def _write_masked(self, encoder: FrameEncoder, message: bytes) -> None: ...
-        def _closed_error(self) -> Exception: ...
 
     # -- the event loop's read callbacks -----------------------------------------------------------
 
@@ -182,3 +176,29 @@ class WebSocketCore:
             self._write_batch = []
         if batch:
             self.transport.writelines(batch)
+
+    # -- provided by WebSocket (protocol.py) -------------------------------------------------------
+
+    def _process(self) -> None:
+        raise NotImplementedError
+
+    def _deliver(self, data: str | bytes) -> None:
+        raise NotImplementedError
+
+    def _after_delivery(self) -> None:
+        raise NotImplementedError
+
+    def _on_message_failed(self) -> None:
+        raise NotImplementedError
+
+    def _receive_in_slices(self, data: bytes | memoryview) -> None:
+        raise NotImplementedError
+
+    def _is_server(self) -> bool:
+        raise NotImplementedError
+
+    def _write_masked(self, encoder: FrameEncoder, message: bytes) -> None:
+        raise NotImplementedError
+
+    def _closed_error(self) -> Exception:
+        raise NotImplementedError
