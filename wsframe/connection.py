@@ -227,6 +227,7 @@ class Connection(ConnectionCore):
         self.frame_encoder = self._encoder if fast else None
 
     # -- receiving -------------------------------------------------------------------------------
+    # (receive_data and receive_messages, which run for every read, are ConnectionCore's.)
 
     def events(self, *, defer_error: bool = False) -> Iterator[Event]:
         """An iterator over the events received so far, which then raises the peer's error, if any (once).
