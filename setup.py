@@ -8,6 +8,7 @@ Environment switches:
 
 import os
 import sys
+import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -57,9 +58,12 @@ def native_extensions():
     # wsframe/asyncio/_core.py for why); the sources stay importable as they are, for the fallback.
     # Annotations do not type anything: compiled, they behave as interpreted. Always re-cythonized (two
     # small files): cythonize looks for a .pxd named after the source, so it misses edits of these.
+    # Not on free-threaded builds, where the interpreted source is used: a compiled class's C fields take no
+    # lock, where the interpreter's attributes do (the extension's own types use critical sections).
     layers = [
         Extension(f"{name}_c", sources=[name.replace(".", "/") + ".py"], extra_compile_args=compile_args)
         for name in ("wsframe._connection_core", "wsframe.asyncio._core")
+        if not sysconfig.get_config_var("Py_GIL_DISABLED")
     ]
     return cythonize(
         [extension],
@@ -78,7 +82,6 @@ def native_extensions():
             "language_level": 3,
             "annotation_typing": False,
             "auto_pickle": False,
-            "freethreading_compatible": True,
         },
     )
 
