@@ -100,7 +100,6 @@ _PONG = int(Opcode.PONG)
 _RSV1 = 4
 
 
-_CONNECTING = ConnectionState.CONNECTING
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
 _NO_EVENTS: Iterator[Event] = iter(())  # exhausted: shared by every events() call that has none

@@ -6,8 +6,8 @@ its thread share and calls :meth:`WebSocket.buffer_updated`, which feeds what wa
 messages, and writes :meth:`~wsframe.connection.Connection.data_to_send` (automatic pongs, close
 replies, the close frame after a peer's protocol error); that per-read path and
 :meth:`WebSocket.send_nowait` are in ``_core.py``, compiled by Cython with the native build. The
-application's coroutines (:meth:`recv`, :meth:`send`, :meth:`ping`, :meth:`close`) call :meth:`~wsframe.connection.Connection.send` and write
-the bytes it returns. Everything else here is flow control and timers:
+application's coroutines (:meth:`recv`, :meth:`send`, :meth:`ping`, :meth:`close`) call
+:meth:`~wsframe.connection.Connection.send` and write the bytes it returns. Everything else here is flow control and timers:
 
 * reading pauses while more than ``max_queue`` messages, or more than ``max_queue_bytes`` bytes of them
   (as :func:`sys.getsizeof` counts: a str takes up to 4 bytes per character), wait for the application,
@@ -49,14 +49,13 @@ from ..errors import (
     ConnectionClosedError,
     ConnectionClosedOK,
     HandshakeError,
-    InvalidState,
     WebSocketError,
 )
 from ..events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from typing import Any
 
     from .._hotpath import FrameEncoder
@@ -81,7 +80,6 @@ logger = logging.getLogger("wsframe.asyncio")
 # is what browsers send for a plain ``ws.close()``).
 OK_CLOSE_CODES = frozenset((1000, 1001, 1005))
 
-_CONNECTING = ConnectionState.CONNECTING
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
 
