@@ -22,6 +22,7 @@ import urllib.request
 import pytest
 
 import wsframe
+import wsframe.__main__ as wsframe_main
 from main_process import main_process
 from wsframe.asyncio import connect
 from wsframe.errors import ConnectionClosedError
@@ -62,6 +63,28 @@ def test_main_serves_the_page_and_stats_and_stops_on_ctrl_c():
 def test_main_stops_on_sigterm():
     with running_main() as (process, _base):
         assert "closed" in stop(process, signal.SIGTERM)
+
+
+def test_ctrl_c_stops_main_between_callbacks_never_inside_one(capsys):
+    # Regression (Python 3.10): SIGINT raised KeyboardInterrupt inside whatever callback was running, e.g.
+    # a connection_lost half run, and the shutdown then waited for ever. The signal arrives here while a
+    # callback runs; that callback must finish, and main must then shut down as on SIGTERM.
+    finished = []
+
+    def callback_running_when_the_signal_arrives():
+        os.kill(os.getpid(), signal.SIGINT)
+        finished.append(sum(range(1000)))  # Python code after the signal: where KeyboardInterrupt struck
+
+    def on_ready():
+        asyncio.get_running_loop().call_soon(callback_running_when_the_signal_arrives)
+
+    try:
+        asyncio.run(asyncio.wait_for(wsframe_main.main("127.0.0.1", 0, on_ready=on_ready), 10))
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C interrupted a callback")
+    assert finished == [499500]
+    assert capsys.readouterr().out == "shutting down\nclosed\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as asyncio.run found it
 
 
 def test_main_options_set_the_limits_and_delay_the_accept():

@@ -173,7 +173,7 @@ async def main(
     accept_delay: float = 0.0,
     **limits: Any,
 ) -> None:
-    """Serves until cancelled or SIGTERM; prints the address (or calls ``on_ready()``) once listening.
+    """Serves until cancelled, SIGTERM or Ctrl-C; prints the address (or calls ``on_ready()``) once listening.
     ``limits``: serve()'s max_message_size, max_queue and subprotocols."""
     stats = DemoStats(workers)
     room = ChatRoom(stats)
@@ -192,12 +192,20 @@ async def main(
 
     def stop() -> None:
         loop.add_signal_handler(signal.SIGTERM, lambda: None)  # once: a second one must not cut the shutdown
+        if handle_ctrl_c:
+            loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts the shutdown
         main_task.cancel()  # type: ignore[union-attr]  # main runs in a task
 
+    # Ctrl-C too goes through the loop. Python 3.10's asyncio.run leaves it to KeyboardInterrupt, which can
+    # strike inside any callback (a connection_lost half run) and leave the shutdown waiting for ever.
+    # Workers ignore SIGINT (their parent passes it on as SIGTERM), and so keep ignoring it.
+    handle_ctrl_c = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
     try:
         loop.add_signal_handler(signal.SIGTERM, stop)
+        if handle_ctrl_c:
+            loop.add_signal_handler(signal.SIGINT, stop)
     except (NotImplementedError, RuntimeError):  # not on Windows' loops
-        pass
+        handle_ctrl_c = False
     if on_ready is not None:
         on_ready()
     else:  # host is None only in workers, which pass on_ready
