@@ -13,11 +13,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -85,6 +87,26 @@ def test_ctrl_c_stops_main_between_callbacks_never_inside_one(capsys):
     assert finished == [499500]
     assert capsys.readouterr().out == "shutting down\nclosed\n"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as asyncio.run found it
+
+
+def test_a_second_ctrl_c_cuts_a_shutdown_short():
+    # The first Ctrl-C starts the graceful shutdown, which waits up to close_timeout (10 s) for this peer's
+    # close frame; it never answers. The second one ends the process at once.
+    with running_main() as (process, base):
+        address = urlsplit(base)
+        with socket.create_connection((address.hostname, address.port), timeout=10) as peer:
+            peer.sendall(
+                b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            assert peer.recv(4096).startswith(b"HTTP/1.1 101 ")
+            process.send_signal(signal.SIGINT)
+            assert process.stdout.readline() == "shutting down\n"
+            assert peer.recv(2 + 2 + 125)[:4] == b"\x88" + bytes([2 + len("server shutting down")]) + b"\x03\xe9"
+            # Once the loop waits: a signal that lands inside the closing coroutine ends it after its cleanup.
+            time.sleep(0.2)
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=5)  # not the 10 s the first one's shutdown would wait
 
 
 def test_main_options_set_the_limits_and_delay_the_accept():
