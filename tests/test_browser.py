@@ -26,8 +26,11 @@ import pytest
 import wsframe
 import wsframe.__main__ as wsframe_main
 from main_process import main_process
+from wsframe import handshake
 from wsframe.asyncio import connect
+from wsframe.connection import close_payload
 from wsframe.errors import ConnectionClosedError
+from wsframe.frames import Opcode
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
@@ -95,14 +98,12 @@ def test_a_second_ctrl_c_cuts_a_shutdown_short():
     with running_main() as (process, base):
         address = urlsplit(base)
         with socket.create_connection((address.hostname, address.port), timeout=10) as peer:
-            peer.sendall(
-                b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            )
+            peer.sendall(handshake.build_request(address.netloc, "/echo", handshake.generate_key()))
             assert peer.recv(4096).startswith(b"HTTP/1.1 101 ")
             process.send_signal(signal.SIGINT)
             assert process.stdout.readline() == "shutting down\n"
-            assert peer.recv(2 + 2 + 125)[:4] == b"\x88" + bytes([2 + len("server shutting down")]) + b"\x03\xe9"
+            going_away = wsframe.encode_frame(Opcode.CLOSE, close_payload(1001, "server shutting down"))
+            assert peer.recv(4096) == going_away
             # Once the loop waits: a signal that lands inside the closing coroutine ends it after its cleanup.
             time.sleep(0.2)
             process.send_signal(signal.SIGINT)

@@ -173,8 +173,8 @@ async def main(
     accept_delay: float = 0.0,
     **limits: Any,
 ) -> None:
-    """Serves until cancelled, SIGTERM or Ctrl-C; prints the address (or calls ``on_ready()``) once listening.
-    ``limits``: serve()'s max_message_size, max_queue and subprotocols."""
+    """Serves until cancelled, SIGTERM or Ctrl-C; prints the address (or calls ``on_ready()``) once
+    listening. ``limits``: serve()'s max_message_size, max_queue and subprotocols."""
     stats = DemoStats(workers)
     room = ChatRoom(stats)
     server = await serve(
